@@ -1,0 +1,180 @@
+#pragma once
+// Pool<Server>: the pure state of one (database, user) pool. No I/O, no locks, no clock:
+// the caller passes `now`, opens and closes servers, and wakes waiters it is told about.
+//
+// Every server the pool knows of is in exactly one state:
+//   connecting  being opened by the proxy; counted so we never overshoot pool_size
+//   idle        open and clean, in `idle_` (LIFO: the warmest server is reused first)
+//   active      lent to a client (the pool only counts it; the client holds the Lease)
+// Clients that find no idle server wait in `waiters_`, strictly first in, first out; a
+// released or newly opened server goes straight to the longest waiter (direct hand-off).
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "pool/decisions.h"
+#include "pool/limits.h"
+
+namespace reservoir::pool {
+
+using WaiterId = std::uint64_t;
+
+template <class Server>
+class Pool {
+ public:
+  // A server plus the facts the pool needs about it.
+  struct Lease {
+    Server server;
+    TimePoint born;  // when it was opened; drives server_lifetime
+  };
+  struct Handoff {
+    WaiterId waiter;
+    Lease lease;
+  };
+
+  enum class AcquireStatus { Ready, Queued, QueueFull };
+  struct Acquired {
+    AcquireStatus status;
+    std::optional<Lease> lease;  // set when Ready
+  };
+
+  enum class ReleaseKind { ToIdle, ToWaiter, Close };
+  struct Released {
+    ReleaseKind kind;
+    WaiterId waiter = 0;         // ToWaiter
+    std::optional<Lease> lease;  // ToWaiter: the server to give; Close: the server to close
+  };
+
+  explicit Pool(PoolLimits limits) : limits_(limits) {}
+
+  const PoolLimits& limits() const { return limits_; }
+  void set_limits(const PoolLimits& limits) { limits_ = limits; }
+
+  PoolCounts counts() const {
+    return PoolCounts{static_cast<int>(idle_.size()), active_, connecting_,
+                      static_cast<int>(waiters_.size())};
+  }
+
+  // A client asks for a server: the warmest idle one, or a place in the queue.
+  Acquired acquire(WaiterId id, TimePoint now) {
+    if (!idle_.empty() && waiters_.empty()) {
+      Lease lease = std::move(idle_.back().lease);
+      idle_.pop_back();
+      ++active_;
+      return {AcquireStatus::Ready, std::move(lease)};
+    }
+    if (limits_.max_waiting_clients > 0 &&
+        static_cast<int>(waiters_.size()) >= limits_.max_waiting_clients) {
+      return {AcquireStatus::QueueFull, std::nullopt};
+    }
+    waiters_.push_back(Waiter{id, now});
+    return {AcquireStatus::Queued, std::nullopt};
+  }
+
+  // A client gives its server back clean. Too old: close it. Otherwise hand it to the
+  // longest waiter, or park it as idle.
+  Released release(Lease lease, TimePoint now) {
+    if (now - lease.born >= limits_.server_lifetime) {
+      --active_;
+      return {ReleaseKind::Close, 0, std::move(lease)};
+    }
+    if (!waiters_.empty()) {
+      WaiterId w = waiters_.front().id;
+      waiters_.pop_front();
+      return {ReleaseKind::ToWaiter, w, std::move(lease)};
+    }
+    --active_;
+    idle_.push_back(IdleEntry{std::move(lease), now});
+    return {ReleaseKind::ToIdle, 0, std::nullopt};
+  }
+
+  // An active server was closed by its holder (dead, dirty, or its client left mid-query).
+  void discard_active() { --active_; }
+
+  void connect_started() { ++connecting_; }
+  void connect_failed() { --connecting_; }
+  // A server finished logging in: it becomes active and takes the same path as a release.
+  Released connect_succeeded(Lease lease, TimePoint now) {
+    --connecting_;
+    ++active_;
+    return release(std::move(lease), now);
+  }
+
+  // A waiter gave up (timeout or disconnect). False if it is no longer queued, which means
+  // a server was already handed to it: the caller must take that server.
+  bool cancel_wait(WaiterId id) {
+    auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                           [id](const Waiter& w) { return w.id == id; });
+    if (it == waiters_.end()) return false;
+    waiters_.erase(it);
+    return true;
+  }
+
+  // Empties the queue (e.g. the server refused our login) and returns who was waiting.
+  std::vector<WaiterId> take_all_waiters() {
+    std::vector<WaiterId> ids;
+    ids.reserve(waiters_.size());
+    for (const auto& w : waiters_) ids.push_back(w.id);
+    waiters_.clear();
+    return ids;
+  }
+
+  // How long the longest waiter has waited (zero when nobody waits).
+  Duration longest_wait(TimePoint now) const {
+    return waiters_.empty() ? Duration::zero() : now - waiters_.front().since;
+  }
+
+  // Idle servers past server_idle_timeout (beyond min_pool_size) or past server_lifetime;
+  // removed from the pool, for the caller to close.
+  std::vector<Lease> take_stale_idle(TimePoint now) {
+    std::vector<Lease> stale;
+    // Oldest idle first: they sit at the front because parking appends at the back.
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      const bool too_old = now - it->lease.born >= limits_.server_lifetime;
+      const bool idle_too_long = now - it->idle_since >= limits_.server_idle_timeout &&
+                                 counts().total() > limits_.min_pool_size;
+      if (too_old || idle_too_long) {
+        stale.push_back(std::move(it->lease));
+        it = idle_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return stale;
+  }
+
+  // Removes every idle server (shutdown, reconnect); the caller closes them.
+  std::vector<Lease> take_all_idle() {
+    std::vector<Lease> all;
+    for (auto& e : idle_) all.push_back(std::move(e.lease));
+    idle_.clear();
+    return all;
+  }
+
+  // Whether one more server should be opened now (see should_connect).
+  ConnectVerdict connect_verdict(const SharedBudget& db, const SharedBudget& user) const {
+    return should_connect(counts(), limits_, db, user);
+  }
+
+ private:
+  struct Waiter {
+    WaiterId id;
+    TimePoint since;
+  };
+  struct IdleEntry {
+    Lease lease;
+    TimePoint idle_since;
+  };
+
+  PoolLimits limits_;
+  std::deque<IdleEntry> idle_;
+  std::deque<Waiter> waiters_;
+  int active_ = 0;
+  int connecting_ = 0;
+};
+
+}  // namespace reservoir::pool

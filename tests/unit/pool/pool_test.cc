@@ -1,0 +1,178 @@
+#include "pool/pool.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace reservoir::pool {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A fake server: just an id, so tests can tell which server went where.
+struct FakeServer {
+  int id;
+};
+using TestPool = Pool<FakeServer>;
+
+PoolLimits limits(int size) {
+  PoolLimits l;
+  l.pool_size = size;
+  l.server_lifetime = 1h;
+  l.server_idle_timeout = 10min;
+  return l;
+}
+
+TEST(PoolTest, EmptyPoolQueuesAndAsksToConnect) {
+  ManualClock clock;
+  TestPool pool(limits(2));
+  auto a = pool.acquire(1, clock.now());
+  EXPECT_EQ(a.status, TestPool::AcquireStatus::Queued);
+  EXPECT_EQ(pool.connect_verdict({}, {}), ConnectVerdict::Connect);
+  pool.connect_started();
+  // One waiter is covered by one connect in flight.
+  EXPECT_EQ(pool.connect_verdict({}, {}), ConnectVerdict::NoDemand);
+}
+
+TEST(PoolTest, NewServerGoesToTheWaiter) {
+  ManualClock clock;
+  TestPool pool(limits(2));
+  (void)pool.acquire(7, clock.now());
+  pool.connect_started();
+  auto r = pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());
+  ASSERT_EQ(r.kind, TestPool::ReleaseKind::ToWaiter);
+  EXPECT_EQ(r.waiter, 7u);
+  EXPECT_EQ(r.lease->server.id, 1);
+  auto c = pool.counts();
+  EXPECT_EQ(c.active, 1);
+  EXPECT_EQ(c.connecting, 0);
+  EXPECT_EQ(c.waiting, 0);
+}
+
+TEST(PoolTest, ReleaseHandsOffInFifoOrder) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  pool.connect_started();
+  (void)pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());
+  auto first = pool.acquire(1, clock.now());
+  ASSERT_EQ(first.status, TestPool::AcquireStatus::Ready);
+  (void)pool.acquire(2, clock.now());
+  (void)pool.acquire(3, clock.now());
+  EXPECT_EQ(pool.connect_verdict({}, {}), ConnectVerdict::PoolFull);
+  auto r = pool.release(std::move(*first.lease), clock.now());
+  ASSERT_EQ(r.kind, TestPool::ReleaseKind::ToWaiter);
+  EXPECT_EQ(r.waiter, 2u);
+  r = pool.release(std::move(*r.lease), clock.now());
+  EXPECT_EQ(r.waiter, 3u);
+  r = pool.release(std::move(*r.lease), clock.now());
+  EXPECT_EQ(r.kind, TestPool::ReleaseKind::ToIdle);
+  EXPECT_EQ(pool.counts().idle, 1);
+  EXPECT_EQ(pool.counts().active, 0);
+}
+
+TEST(PoolTest, WarmestIdleServerIsReusedFirst) {
+  ManualClock clock;
+  TestPool pool(limits(3));
+  for (int id = 1; id <= 2; ++id) {
+    pool.connect_started();
+    (void)pool.connect_succeeded({FakeServer{id}, clock.now()}, clock.now());
+  }
+  auto a = pool.acquire(1, clock.now());
+  EXPECT_EQ(a.lease->server.id, 2);
+}
+
+TEST(PoolTest, CancelledWaiterIsSkipped) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  (void)pool.acquire(1, clock.now());
+  (void)pool.acquire(2, clock.now());
+  EXPECT_TRUE(pool.cancel_wait(1));
+  EXPECT_FALSE(pool.cancel_wait(1));
+  pool.connect_started();
+  auto r = pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());
+  EXPECT_EQ(r.waiter, 2u);
+  // Already handed off: cancelling now tells the caller it owns a server.
+  EXPECT_FALSE(pool.cancel_wait(2));
+}
+
+TEST(PoolTest, QueueLimitRejects) {
+  ManualClock clock;
+  auto l = limits(1);
+  l.max_waiting_clients = 2;
+  TestPool pool(l);
+  EXPECT_EQ(pool.acquire(1, clock.now()).status, TestPool::AcquireStatus::Queued);
+  EXPECT_EQ(pool.acquire(2, clock.now()).status, TestPool::AcquireStatus::Queued);
+  EXPECT_EQ(pool.acquire(3, clock.now()).status, TestPool::AcquireStatus::QueueFull);
+}
+
+TEST(PoolTest, ExpiredServerIsClosedOnRelease) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  pool.connect_started();
+  (void)pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());
+  auto a = pool.acquire(1, clock.now());
+  clock.advance(2h);
+  auto r = pool.release(std::move(*a.lease), clock.now());
+  EXPECT_EQ(r.kind, TestPool::ReleaseKind::Close);
+  EXPECT_EQ(pool.counts().total(), 0);
+}
+
+TEST(PoolTest, StaleIdleServersAreTakenButMinimumKept) {
+  ManualClock clock;
+  auto l = limits(5);
+  l.min_pool_size = 1;
+  TestPool pool(l);
+  for (int id = 1; id <= 3; ++id) {
+    pool.connect_started();
+    (void)pool.connect_succeeded({FakeServer{id}, clock.now()}, clock.now());
+  }
+  clock.advance(5min);
+  EXPECT_TRUE(pool.take_stale_idle(clock.now()).empty());
+  clock.advance(6min);
+  auto stale = pool.take_stale_idle(clock.now());
+  EXPECT_EQ(stale.size(), 2u);
+  EXPECT_EQ(pool.counts().idle, 1);
+}
+
+TEST(PoolTest, LongestWaitIsMeasuredFromTheHead) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  EXPECT_EQ(pool.longest_wait(clock.now()), Duration::zero());
+  (void)pool.acquire(1, clock.now());
+  clock.advance(3s);
+  (void)pool.acquire(2, clock.now());
+  clock.advance(1s);
+  EXPECT_EQ(pool.longest_wait(clock.now()), Duration(4s));
+}
+
+TEST(PoolTest, TakeAllWaitersEmptiesTheQueue) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  (void)pool.acquire(4, clock.now());
+  (void)pool.acquire(5, clock.now());
+  auto ids = pool.take_all_waiters();
+  EXPECT_EQ(ids, (std::vector<WaiterId>{4, 5}));
+  EXPECT_EQ(pool.counts().waiting, 0);
+}
+
+TEST(ShouldConnectTest, SharedLimitsStopConnecting) {
+  PoolCounts c;
+  c.waiting = 1;
+  PoolLimits l = limits(5);
+  EXPECT_EQ(should_connect(c, l, {}, {}), ConnectVerdict::Connect);
+  EXPECT_EQ(should_connect(c, l, SharedBudget{3, 3}, {}), ConnectVerdict::DbLimit);
+  EXPECT_EQ(should_connect(c, l, {}, SharedBudget{2, 2}), ConnectVerdict::UserLimit);
+  EXPECT_EQ(should_connect(c, l, SharedBudget{0, 99}, {}), ConnectVerdict::Connect);
+}
+
+TEST(ShouldConnectTest, MinPoolSizeCreatesDemand) {
+  PoolCounts c;
+  PoolLimits l = limits(5);
+  l.min_pool_size = 2;
+  EXPECT_EQ(should_connect(c, l, {}, {}), ConnectVerdict::Connect);
+  c.idle = 2;
+  EXPECT_EQ(should_connect(c, l, {}, {}), ConnectVerdict::NoDemand);
+}
+
+}  // namespace
+}  // namespace reservoir::pool
