@@ -1,0 +1,180 @@
+#include "app/app.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+
+namespace reservoir::app {
+
+namespace {
+
+using proxy::nothrow;
+using proxy::Task;
+
+int resolve_workers(int configured) {
+  if (configured > 0) return configured;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 ? static_cast<int>(cores) : 1;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : text + ",") {
+    if (c == ',') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else if (c != ' ') {
+      item += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+App::App(std::shared_ptr<const config::Config> config,
+         std::shared_ptr<const auth::CredentialStore> credentials)
+    : config_(config), credentials_(credentials), pools_(config, credentials) {
+  const int workers = resolve_workers(config_->settings.workers);
+  for (int i = 0; i < workers; ++i) loops_.push_back(std::make_unique<asio::io_context>(1));
+}
+
+Status App::listen_tcp(const std::string& address, int port) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(address == "*" ? "0.0.0.0" : address, ec);
+  if (ec) return make_error("F0000", "listen_addr: invalid address '" + address + "'");
+  asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  auto acceptor = std::make_unique<Acceptor>(*loops_[0]);
+  acceptor->open(asio::generic::stream_protocol(ep.protocol().family(), SOCK_STREAM), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(asio::generic::stream_protocol::endpoint(ep), ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error("F0000", "cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                                   ec.message());
+  }
+  spdlog::info("listening on {}:{}", address, port);
+  acceptors_.push_back(std::move(acceptor));
+  return Ok{};
+}
+
+Status App::listen_unix(const std::string& path) {
+  boost::system::error_code ec;
+  ::unlink(path.c_str());  // a stale socket file from an earlier run
+  auto acceptor = std::make_unique<Acceptor>(*loops_[0]);
+  asio::local::stream_protocol::endpoint ep(path);
+  acceptor->open(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), ec);
+  if (!ec) acceptor->bind(asio::generic::stream_protocol::endpoint(ep), ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error("F0000", "cannot listen on unix socket " + path + ": " + ec.message());
+  ::chmod(path.c_str(), static_cast<mode_t>(config_->settings.unix_socket_mode));
+  unix_socket_path_ = path;
+  spdlog::info("listening on unix socket {}", path);
+  acceptors_.push_back(std::move(acceptor));
+  return Ok{};
+}
+
+Status App::listen() {
+  const auto& s = config_->settings;
+  for (const auto& address : split_list(s.listen_addr)) {
+    if (auto st = listen_tcp(address, s.listen_port); !st) return st;
+  }
+  if (!s.unix_socket_dir.empty()) {
+    const std::string path = s.unix_socket_dir + "/.s.PGSQL." + std::to_string(s.listen_port);
+    if (auto st = listen_unix(path); !st) return st;
+  }
+  if (acceptors_.empty()) return make_error("F0000", "nothing to listen on: set listen_addr or unix_socket_dir");
+  return Ok{};
+}
+
+// Accepts on worker 0 and spreads new clients over the workers round-robin.
+Task<void> App::accept_loop(Acceptor& acceptor) {
+  for (;;) {
+    auto& loop = *loops_[next_loop_++ % loops_.size()];
+    auto [ec, accepted] = co_await acceptor.async_accept(loop, nothrow);
+    if (stopping_) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      // Out of file descriptors and similar: back off briefly instead of spinning.
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+      (void)co_await pause.async_wait(nothrow);
+      continue;
+    }
+    proxy::Socket socket(std::move(accepted));
+    proxy::apply_socket_options(socket, config_->settings);
+    proxy::Services services{config_, credentials_, &scram_cache_, &pools_, &sessions_};
+    auto session = std::make_shared<proxy::ClientSession>(std::move(socket), services);
+    asio::co_spawn(loop, session->run(), asio::detached);
+  }
+}
+
+Task<void> App::maintenance_loop() {
+  asio::steady_timer timer(*loops_[0]);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::seconds(1));
+    (void)co_await timer.async_wait(nothrow);
+    if (!stopping_) pools_.maintain(loops_[0]->get_executor());
+  }
+}
+
+Task<void> App::signal_loop() {
+  asio::signal_set signals(*loops_[0], SIGTERM, SIGINT, SIGHUP);
+  for (;;) {
+    auto [ec, signo] = co_await signals.async_wait(nothrow);
+    if (ec) co_return;
+    if (signo == SIGHUP) {
+      spdlog::warn("SIGHUP received: live reload is not implemented yet; restart to apply changes");
+      continue;
+    }
+    spdlog::info("{} received: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    co_await shut_down();
+    co_return;
+  }
+}
+
+// Stop accepting, tell every client (57P01), close servers, then stop the loops.
+Task<void> App::shut_down() {
+  stopping_ = true;
+  for (auto& a : acceptors_) {
+    boost::system::error_code ec;
+    a->close(ec);
+  }
+  if (!unix_socket_path_.empty()) ::unlink(unix_socket_path_.c_str());
+  const Error bye = make_error("57P01", "terminating connection due to administrator command");
+  pools_.shut_down(bye);
+  for (auto& session : sessions_.all()) session->shut_down();
+  asio::steady_timer timer(*loops_[0]);
+  const TimePoint give_up = SteadyClock::now() + std::chrono::seconds(3);
+  while (sessions_.size() > 0 && SteadyClock::now() < give_up) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    (void)co_await timer.async_wait(nothrow);
+  }
+  pools_.shut_down(bye);  // servers released by sessions that just ended
+  for (auto& loop : loops_) loop->stop();
+}
+
+int App::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  for (auto& acceptor : acceptors_) {
+    asio::co_spawn(*loops_[0], accept_loop(*acceptor), asio::detached);
+  }
+  asio::co_spawn(*loops_[0], maintenance_loop(), asio::detached);
+  asio::co_spawn(*loops_[0], signal_loop(), asio::detached);
+  std::vector<std::thread> threads;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  for (std::size_t i = 1; i < loops_.size(); ++i) {
+    guards.push_back(asio::make_work_guard(*loops_[i]));
+    threads.emplace_back([loop = loops_[i].get()] { loop->run(); });
+  }
+  spdlog::info("reservoir ready with {} worker{}", loops_.size(), loops_.size() == 1 ? "" : "s");
+  loops_[0]->run();
+  for (auto& t : threads) t.join();
+  spdlog::info("reservoir stopped");
+  return 0;
+}
+
+}  // namespace reservoir::app

@@ -1,0 +1,52 @@
+#pragma once
+// The process: owns the configuration snapshot, the pools, the worker threads and the
+// listeners. No globals: everything a session needs is handed to it through Services.
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "auth/scram_secret_cache.h"
+#include "auth/userlist.h"
+#include "config/config.h"
+#include "proxy/client_session.h"
+#include "proxy/pool_registry.h"
+#include "proxy/sessions.h"
+
+namespace reservoir::app {
+
+namespace asio = boost::asio;
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+class App {
+ public:
+  App(std::shared_ptr<const config::Config> config,
+      std::shared_ptr<const auth::CredentialStore> credentials);
+
+  // Binds the listeners; an error (address in use, bad address) says which and why.
+  Status listen();
+
+  // Serves until SIGTERM or SIGINT, then shuts down cleanly. Returns the exit code.
+  int run();
+
+ private:
+  proxy::Task<void> accept_loop(Acceptor& acceptor);
+  proxy::Task<void> maintenance_loop();
+  proxy::Task<void> signal_loop();
+  proxy::Task<void> shut_down();
+  Status listen_tcp(const std::string& address, int port);
+  Status listen_unix(const std::string& path);
+
+  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const auth::CredentialStore> credentials_;
+  auth::ScramSecretCache scram_cache_;
+  proxy::PoolRegistry pools_;
+  proxy::SessionRegistry sessions_;
+  // One event loop per worker thread; index 0 also runs listeners, signals and upkeep.
+  std::vector<std::unique_ptr<asio::io_context>> loops_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::string unix_socket_path_;
+  std::size_t next_loop_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace reservoir::app

@@ -1,0 +1,74 @@
+#include "proxy/net.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "protocol/messages/error_response.h"
+
+namespace reservoir::proxy {
+
+Task<bool> write_all(Socket& socket, ByteView bytes) {
+  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
+                                            nothrow);
+  co_return !ec;
+}
+
+Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader) {
+  std::array<std::uint8_t, 4096> chunk;
+  for (;;) {
+    auto frame = reader.next();
+    if (!frame) co_return frame.error();
+    if (*frame) co_return **frame;
+    auto [ec, n] = co_await socket.async_read_some(asio::buffer(chunk), nothrow);
+    if (ec) co_return make_error("08006", "connection closed: " + ec.message());
+    reader.append(ByteView(chunk.data(), n));
+  }
+}
+
+void append_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
+                  std::string_view message) {
+  protocol::ErrorResponse::make(std::string(severity), std::string(sqlstate),
+                                std::string(message))
+      .encode(out);
+}
+
+namespace {
+void set_int(int fd, int level, int name, int value) {
+  if (value > 0) ::setsockopt(fd, level, name, &value, sizeof value);
+}
+}  // namespace
+
+void apply_socket_options(Socket& socket, const config::Settings& s) {
+  const int family = socket.local_endpoint().protocol().family();
+  if (family != AF_INET && family != AF_INET6) return;
+  const int fd = socket.native_handle();
+  set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  if (!s.tcp_keepalive) return;
+  set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+  set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, s.tcp_keepidle);
+  set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, s.tcp_keepintvl);
+  set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, s.tcp_keepcnt);
+  set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, s.tcp_user_timeout);
+}
+
+std::string peer_name(const Socket& socket) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+  char host[INET6_ADDRSTRLEN] = {};
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "unix";
+}
+
+}  // namespace reservoir::proxy

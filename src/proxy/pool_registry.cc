@@ -1,0 +1,328 @@
+#include "proxy/pool_registry.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace reservoir::proxy {
+
+namespace {
+
+Duration to_duration(config::Seconds s) {
+  return std::chrono::duration_cast<Duration>(s);
+}
+
+constexpr Duration kFirstRetryDelay = std::chrono::milliseconds(100);
+
+// Doubles the backoff up to `cap`, with up to 20% jitter so pools do not retry in step.
+Duration next_retry_delay(Duration current, Duration cap) {
+  Duration next = current == Duration::zero() ? kFirstRetryDelay : current * 2;
+  if (next > cap) next = cap;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter(0.8, 1.0);
+  return std::chrono::duration_cast<Duration>(next * jitter(rng));
+}
+
+}  // namespace
+
+PoolRegistry::PoolRegistry(std::shared_ptr<const config::Config> config,
+                           std::shared_ptr<const auth::CredentialStore> credentials)
+    : config_(std::move(config)), credentials_(std::move(credentials)) {}
+
+pool::PoolLimits PoolRegistry::limits_for(const config::DatabaseEntry& entry,
+                                          const std::string& user) const {
+  const auto& s = config_->settings;
+  const config::UserEntry* u = config_->find_user(user);
+  pool::PoolLimits l;
+  l.pool_size = s.default_pool_size;
+  if (entry.pool_size) l.pool_size = *entry.pool_size;
+  if (u && u->pool_size) l.pool_size = *u->pool_size;
+  l.min_pool_size = entry.min_pool_size.value_or(s.min_pool_size);
+  l.max_waiting_clients = s.max_waiting_clients;
+  l.server_lifetime = to_duration(s.server_lifetime);
+  l.server_idle_timeout = to_duration(s.server_idle_timeout);
+  if (s.server_lifetime.count() <= 0) l.server_lifetime = Duration::max();
+  if (s.server_idle_timeout.count() <= 0) l.server_idle_timeout = Duration::max();
+  return l;
+}
+
+std::shared_ptr<const ServerTarget> PoolRegistry::make_target(const config::DatabaseEntry& entry,
+                                                              const std::string& user) const {
+  auto t = std::make_shared<ServerTarget>();
+  t->host = entry.host;
+  t->port = entry.port;
+  t->dbname = entry.dbname;  // empty: filled in with the requested name by find_pool
+  t->user = entry.user.empty() ? user : entry.user;
+  t->connect_timeout = to_duration(config_->settings.server_connect_timeout);
+  if (!entry.password.empty()) {
+    t->password = entry.password;
+  } else if (const auth::Secret* secret = credentials_->find(t->user)) {
+    switch (secret->kind) {
+      case auth::Secret::Kind::Plain: t->password = secret->text; break;
+      case auth::Secret::Kind::Md5: t->md5_hash = secret->md5; break;
+      case auth::Secret::Kind::Scram: t->scram_secret = secret->scram; break;
+    }
+  }
+  if (!entry.application_name.empty()) t->extra_params.emplace_back("application_name", entry.application_name);
+  if (!entry.client_encoding.empty()) t->extra_params.emplace_back("client_encoding", entry.client_encoding);
+  if (!entry.datestyle.empty()) t->extra_params.emplace_back("datestyle", entry.datestyle);
+  if (!entry.timezone.empty()) t->extra_params.emplace_back("timezone", entry.timezone);
+  return t;
+}
+
+Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const std::string& user) {
+  Guard lock(mu_);
+  auto key = std::make_pair(database, user);
+  if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
+  const config::DatabaseEntry* entry = config_->find_database(database);
+  if (entry == nullptr) {
+    return make_error("3D000", fmt::format("database \"{}\" does not exist", database));
+  }
+  auto ps = std::make_unique<PoolState>(limits_for(*entry, user));
+  ps->database = database;
+  ps->user = user;
+  const config::UserEntry* u = config_->find_user(user);
+  ps->mode = u && u->pool_mode ? *u->pool_mode : entry->pool_mode.value_or(config_->settings.pool_mode);
+  auto target = make_target(*entry, user);
+  if (target->dbname.empty()) std::const_pointer_cast<ServerTarget>(target)->dbname = database;
+  ps->target = std::move(target);
+  auto& db = db_budgets_[entry->name == "*" ? database : entry->name];
+  db.limit = entry->max_db_connections.value_or(config_->settings.max_db_connections);
+  auto& ub = user_budgets_[user];
+  ub.limit = u && u->max_user_connections ? *u->max_user_connections
+                                          : config_->settings.max_user_connections;
+  ps->db_budget = &db;
+  ps->user_budget = &ub;
+  spdlog::debug("pool {} created (pool_size={}, mode={})", ps->name(), ps->pool.limits().pool_size,
+                config::to_string(ps->mode));
+  return pools_.emplace(key, std::move(ps)).first->second.get();
+}
+
+int PoolRegistry::plan_connects(PoolState& ps) {
+  int count = 0;
+  while (ps.pool.connect_verdict(*ps.db_budget, *ps.user_budget) == pool::ConnectVerdict::Connect) {
+    ps.pool.connect_started();
+    ++ps.db_budget->used;
+    ++ps.user_budget->used;
+    ++count;
+  }
+  return count;
+}
+
+void PoolRegistry::spawn_connects(PoolState& ps, const Executor& ex, int count) {
+  for (int i = 0; i < count; ++i) asio::co_spawn(ex, connect_one(ps, ex), asio::detached);
+}
+
+Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
+  std::shared_ptr<const ServerTarget> target;
+  {
+    Guard lock(mu_);
+    target = ps.target;
+  }
+  auto server = co_await open_server(ex, target);
+  int more = 0;
+  {
+    Guard lock(mu_);
+    if (server) {
+      spdlog::debug("pool {}: server {} connected (backend pid {})", ps.name(), (*server)->id(),
+                    (*server)->backend_pid());
+      ps.retry_delay = Duration::zero();
+      ps.last_connect_error.clear();
+      const TimePoint now = SteadyClock::now();
+      dispatch(ps, ps.pool.connect_succeeded(Lease{std::move(*server), now}, now));
+      more = plan_connects(ps);
+    } else {
+      connect_failed(ps, server.error(), ex);
+    }
+  }
+  spawn_connects(ps, ex, more);
+}
+
+void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Executor& ex) {
+  ps.pool.connect_failed();
+  --ps.db_budget->used;
+  --ps.user_budget->used;
+  ps.last_connect_error = error.message;
+  spdlog::warn("pool {}: server login failed: {} (SQLSTATE {})", ps.name(), error.message,
+               error.sqlstate);
+  if (is_server_refusal(error)) {
+    // Retrying cannot help (bad password, unknown database): tell every waiter now.
+    for (auto id : ps.pool.take_all_waiters()) {
+      auto it = ps.waiters.find(id);
+      if (it == ps.waiters.end()) continue;
+      it->second->error = error;
+      wake(it->second);
+      ps.waiters.erase(it);
+    }
+    return;
+  }
+  if (ps.retry_scheduled || ps.pool.counts().waiting == 0) return;
+  ps.retry_scheduled = true;
+  ps.retry_delay = next_retry_delay(ps.retry_delay, to_duration(config_->settings.server_login_retry));
+  auto timer = std::make_shared<asio::steady_timer>(ex, ps.retry_delay);
+  timer->async_wait([this, &ps, timer, ex](const boost::system::error_code&) {
+    int count;
+    {
+      Guard lock(mu_);
+      ps.retry_scheduled = false;
+      count = plan_connects(ps);
+    }
+    spawn_connects(ps, ex, count);
+  });
+}
+
+void PoolRegistry::wake(const std::shared_ptr<Waiter>& waiter) {
+  asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+}
+
+void PoolRegistry::dispatch(PoolState& ps, ServerPool::Released released) {
+  switch (released.kind) {
+    case ServerPool::ReleaseKind::ToIdle:
+      return;
+    case ServerPool::ReleaseKind::ToWaiter: {
+      auto it = ps.waiters.find(released.waiter);
+      if (it == ps.waiters.end()) {  // cannot happen: waiters leave the pool and map together
+        spdlog::error("pool {}: hand-off to unknown waiter {}", ps.name(), released.waiter);
+        ps.pool.discard_active();
+        close_server(ps, *released.lease);
+        return;
+      }
+      it->second->lease = std::move(released.lease);
+      wake(it->second);
+      ps.waiters.erase(it);
+      return;
+    }
+    case ServerPool::ReleaseKind::Close:
+      spdlog::debug("pool {}: server {} reached server_lifetime, closing", ps.name(),
+                    released.lease->server->id());
+      close_server(ps, *released.lease);
+      return;
+  }
+}
+
+void PoolRegistry::close_server(PoolState& ps, Lease& lease) {
+  --ps.db_budget->used;
+  --ps.user_budget->used;
+  if (lease.server) lease.server->close();
+}
+
+Error PoolRegistry::exhausted_error(const PoolState& ps, Duration waited) const {
+  const auto c = ps.pool.counts();
+  const double seconds = std::chrono::duration<double>(waited).count();
+  std::string msg = fmt::format(
+      "pool \"{}\" exhausted: waited {:.1f} s for a server connection (pool_size={}, "
+      "reserve_pool_size={}, {} in use, {} waiting); raise pool_size or query_wait_timeout",
+      ps.name(), seconds, ps.pool.limits().pool_size, config_->settings.reserve_pool_size,
+      c.active, c.waiting);
+  if (!ps.last_connect_error.empty()) msg += "; last server login error: " + ps.last_connect_error;
+  return make_error("53300", std::move(msg));
+}
+
+Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint deadline) {
+  const TimePoint started = SteadyClock::now();
+  for (;;) {
+    auto waiter = std::make_shared<Waiter>(ex);
+    std::optional<Lease> got;
+    int connects = 0;
+    {
+      Guard lock(mu_);
+      waiter->id = next_waiter_id_++;
+      auto a = ps.pool.acquire(waiter->id, SteadyClock::now());
+      if (a.status == ServerPool::AcquireStatus::QueueFull) {
+        co_return make_error("53300", fmt::format(
+            "pool \"{}\" has {} clients waiting, the limit set by max_waiting_clients; "
+            "raise max_waiting_clients or pool_size", ps.name(), ps.pool.counts().waiting));
+      }
+      if (a.status == ServerPool::AcquireStatus::Ready) {
+        got = std::move(a.lease);
+      } else {
+        ps.waiters.emplace(waiter->id, waiter);
+        connects = plan_connects(ps);
+      }
+    }
+    spawn_connects(ps, ex, connects);
+    if (!got) {
+      waiter->timer.expires_at(deadline);
+      (void)co_await waiter->timer.async_wait(nothrow);
+      Guard lock(mu_);
+      if (waiter->lease) {
+        got = std::move(waiter->lease);
+      } else if (waiter->error) {
+        co_return *waiter->error;
+      } else {
+        ps.pool.cancel_wait(waiter->id);
+        ps.waiters.erase(waiter->id);
+        co_return exhausted_error(ps, SteadyClock::now() - started);
+      }
+    }
+    if (!got->server->looks_alive()) {
+      spdlog::info("pool {}: idle server {} was closed by PostgreSQL; replacing it", ps.name(),
+                   got->server->id());
+      discard(ps, std::move(*got), ex);
+      continue;
+    }
+    got->server->rebind(ex);
+    co_return std::move(*got);
+  }
+}
+
+void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
+  int connects = 0;
+  {
+    Guard lock(mu_);
+    dispatch(ps, ps.pool.release(std::move(lease), SteadyClock::now()));
+    connects = plan_connects(ps);
+  }
+  spawn_connects(ps, ex, connects);
+}
+
+void PoolRegistry::discard(PoolState& ps, Lease lease, const Executor& ex) {
+  int connects = 0;
+  {
+    Guard lock(mu_);
+    ps.pool.discard_active();
+    close_server(ps, lease);
+    connects = plan_connects(ps);
+  }
+  spawn_connects(ps, ex, connects);
+}
+
+void PoolRegistry::learn_scram_key(PoolState& ps, const Bytes& client_key) {
+  Guard lock(mu_);
+  if (!ps.target->password.empty() || !ps.target->scram_secret) return;
+  if (ps.target->scram_client_key == client_key) return;
+  auto t = std::make_shared<ServerTarget>(*ps.target);
+  t->scram_client_key = client_key;
+  ps.target = std::move(t);
+}
+
+void PoolRegistry::maintain(const Executor& ex) {
+  std::vector<std::pair<PoolState*, int>> connects;
+  {
+    Guard lock(mu_);
+    const TimePoint now = SteadyClock::now();
+    for (auto& [key, ps] : pools_) {
+      for (auto& lease : ps->pool.take_stale_idle(now)) close_server(*ps, lease);
+      // Only pools that have logged in once warm up, so a bad entry does not spin.
+      if (ps->last_connect_error.empty()) connects.emplace_back(ps.get(), plan_connects(*ps));
+    }
+  }
+  for (auto& [ps, count] : connects) spawn_connects(*ps, ex, count);
+}
+
+void PoolRegistry::shut_down(const Error& error) {
+  Guard lock(mu_);
+  for (auto& [key, ps] : pools_) {
+    for (auto id : ps->pool.take_all_waiters()) {
+      auto it = ps->waiters.find(id);
+      if (it == ps->waiters.end()) continue;
+      it->second->error = error;
+      wake(it->second);
+    }
+    ps->waiters.clear();
+    for (auto& lease : ps->pool.take_all_idle()) close_server(*ps, lease);
+  }
+}
+
+}  // namespace reservoir::proxy

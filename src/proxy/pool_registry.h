@@ -1,0 +1,111 @@
+#pragma once
+// PoolRegistry: every (database, user) pool, shared by all workers. It wraps the pure
+// pool::Pool with the one lock that guards pool state, turns the pool's decisions into
+// actions (open a server, wake a waiter, close a server), and owns the shared limits
+// (max_db_connections, max_user_connections). Capacity is never split per worker.
+//
+// Locking: one mutex, held only for bookkeeping (no I/O, no coroutine suspension inside).
+// Waking a waiter on another worker is a post() to that worker's loop.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "auth/userlist.h"
+#include "config/config.h"
+#include "pool/pool.h"
+#include "proxy/net.h"
+#include "proxy/server_conn.h"
+
+namespace reservoir::proxy {
+
+using ServerPool = pool::Pool<ServerPtr>;
+using Lease = ServerPool::Lease;
+
+// A client waiting for a server. The registry fills `lease` or `error` under its lock, then
+// cancels `timer` on the waiter's own loop to wake it.
+struct Waiter {
+  explicit Waiter(const Executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  pool::WaiterId id = 0;
+  std::optional<Lease> lease;
+  std::optional<Error> error;
+};
+
+// What the registry knows about one pool; lives as long as the registry.
+struct PoolState {
+  std::string database;  // the name the client asked for
+  std::string user;      // the client's user name
+  config::PoolMode mode = config::PoolMode::Session;
+  ServerPool pool;
+  std::shared_ptr<const ServerTarget> target;
+  pool::SharedBudget* db_budget = nullptr;
+  pool::SharedBudget* user_budget = nullptr;
+  std::unordered_map<pool::WaiterId, std::shared_ptr<Waiter>> waiters;
+  Duration retry_delay{};      // backoff after a failed connect; zero after a success
+  bool retry_scheduled = false;
+  std::string last_connect_error;
+
+  explicit PoolState(pool::PoolLimits limits) : pool(limits) {}
+  std::string name() const { return database + "/" + user; }
+};
+
+class PoolRegistry {
+ public:
+  PoolRegistry(std::shared_ptr<const config::Config> config,
+               std::shared_ptr<const auth::CredentialStore> credentials);
+
+  // The pool a client of `database` as `user` uses, created on first use.
+  // 3D000 when neither the database nor "*" is in [databases].
+  Result<PoolState*> find_pool(const std::string& database, const std::string& user);
+
+  // Waits (FIFO) for a clean, live server until `deadline`; the lease's socket is bound to
+  // `ex`. Errors: 53300 when the queue is full or the wait timed out (the message says what
+  // ran out and what to change), or the error PostgreSQL gave when logging in failed.
+  Task<Result<Lease>> acquire(PoolState& ps, Executor ex, TimePoint deadline);
+
+  // Gives back a clean server (idle, ReadyForQuery 'I', reset done).
+  void release(PoolState& ps, Lease lease, const Executor& ex);
+
+  // Closes a server that cannot be reused (dead, dirty, or busy when its client left).
+  void discard(PoolState& ps, Lease lease, const Executor& ex);
+
+  // Remembers the SCRAM ClientKey recovered from a client's login, so that servers can be
+  // logged into when auth_file holds only a SCRAM secret (as PgBouncer does).
+  void learn_scram_key(PoolState& ps, const Bytes& client_key);
+
+  // Periodic upkeep: closes idle servers past their lifetime or idle timeout and opens
+  // servers up to min_pool_size. `ex` runs the connects.
+  void maintain(const Executor& ex);
+
+  // Shutdown: wakes every waiting client with `error` and closes every idle server.
+  void shut_down(const Error& error);
+
+  std::shared_ptr<const config::Config> config() const { return config_; }
+
+ private:
+  using Guard = std::lock_guard<std::mutex>;
+
+  int plan_connects(PoolState& ps);  // under lock; returns how many connects to start
+  void spawn_connects(PoolState& ps, const Executor& ex, int count);
+  Task<void> connect_one(PoolState& ps, Executor ex);
+  void connect_failed(PoolState& ps, const Error& error, const Executor& ex);  // under lock
+  void dispatch(PoolState& ps, ServerPool::Released released);                // under lock
+  void wake(const std::shared_ptr<Waiter>& waiter);                           // under lock
+  void close_server(PoolState& ps, Lease& lease);                             // under lock
+  Error exhausted_error(const PoolState& ps, Duration waited) const;
+  std::shared_ptr<const ServerTarget> make_target(const config::DatabaseEntry& entry,
+                                                  const std::string& user) const;
+  pool::PoolLimits limits_for(const config::DatabaseEntry& entry, const std::string& user) const;
+
+  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const auth::CredentialStore> credentials_;
+  std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<PoolState>> pools_;
+  std::map<std::string, pool::SharedBudget> db_budgets_;
+  std::map<std::string, pool::SharedBudget> user_budgets_;
+  pool::WaiterId next_waiter_id_ = 1;
+};
+
+}  // namespace reservoir::proxy

@@ -1,0 +1,247 @@
+#include "proxy/server_conn.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "auth/md5.h"
+#include "auth/scram.h"
+#include "protocol/message_types.h"
+#include "protocol/messages/authentication.h"
+#include "protocol/messages/backend_key_data.h"
+#include "protocol/messages/error_response.h"
+#include "protocol/messages/parameter_status.h"
+#include "protocol/messages/password.h"
+
+namespace reservoir::proxy {
+
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+using protocol::Authentication;
+using protocol::AuthCode;
+
+std::atomic<std::uint64_t> next_server_id{1};
+
+Error network_error(const ServerTarget& t, const std::string& what) {
+  return make_error("08001", "could not connect to server " + t.describe() + ": " + what);
+}
+
+Task<Result<Socket>> connect_socket(Executor ex, const ServerTarget& t) {
+  Socket socket(ex);
+  if (t.host.empty() || t.host.front() == '/') {
+    const std::string dir = t.host.empty() ? "/var/run/postgresql" : t.host;
+    asio::local::stream_protocol::endpoint ep(dir + "/.s.PGSQL." + std::to_string(t.port));
+    auto [ec] = co_await socket.async_connect(ep, nothrow);
+    if (ec) co_return network_error(t, ec.message());
+    co_return std::move(socket);
+  }
+  asio::ip::tcp::resolver resolver(ex);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
+  if (rec) co_return network_error(t, rec.message());
+  boost::system::error_code last;
+  for (const auto& entry : endpoints) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    auto [ec] = co_await socket.async_connect(entry.endpoint(), nothrow);
+    if (!ec) co_return std::move(socket);
+    last = ec;
+  }
+  co_return network_error(t, last ? last.message() : "no address");
+}
+
+Error refusal(const protocol::ErrorResponse& e) {
+  return make_error(std::string(e.sqlstate()), std::string(e.message()));
+}
+
+// Answers one Authentication request; returns the bytes to send (empty: nothing to send).
+Result<Bytes> answer_auth(const Authentication& a, const ServerTarget& t,
+                          std::optional<auth::ScramClient>& scram) {
+  Bytes out;
+  switch (a.code) {
+    case AuthCode::kOk:
+      return out;
+    case AuthCode::kCleartextPassword:
+      if (t.password.empty()) return make_error("28P01", "server asked for a cleartext password, but none is configured for user \"" + t.user + "\"");
+      protocol::PasswordMessage{t.password}.encode(out);
+      return out;
+    case AuthCode::kMd5Password: {
+      std::string response;
+      if (!t.password.empty()) {
+        response = auth::md5_salted_response(t.password, t.user, a.salt);
+      } else if (!t.md5_hash.empty()) {
+        response = auth::md5_response_from_hash(t.md5_hash, a.salt);
+      } else {
+        return make_error("28P01", "server asked for an md5 password, but none is configured for user \"" + t.user + "\"");
+      }
+      protocol::PasswordMessage{response}.encode(out);
+      return out;
+    }
+    case AuthCode::kSasl: {
+      if (!t.password.empty()) {
+        scram.emplace(t.password);
+      } else if (t.scram_secret && !t.scram_client_key.empty()) {
+        scram.emplace(auth::ScramClient::from_client_key(t.scram_client_key, *t.scram_secret));
+      } else {
+        return make_error("28P01", "server asked for SCRAM-SHA-256, but no password is configured for user \"" + t.user + "\" (a plain password in auth_file or password= in [databases]; a SCRAM secret works once a client has logged in with SCRAM)");
+      }
+      const std::string first = scram->client_first_message();
+      protocol::SaslInitialResponse{"SCRAM-SHA-256", Bytes(first.begin(), first.end())}.encode(out);
+      return out;
+    }
+    case AuthCode::kSaslContinue: {
+      if (!scram) return make_error("08P01", "unexpected SASLContinue from server");
+      auto final_msg = scram->handle_server_first(as_chars(a.data));
+      if (!final_msg) return final_msg.error();
+      protocol::SaslResponse{Bytes(final_msg->begin(), final_msg->end())}.encode(out);
+      return out;
+    }
+    case AuthCode::kSaslFinal: {
+      if (!scram) return make_error("08P01", "unexpected SASLFinal from server");
+      auto ok = scram->handle_server_final(as_chars(a.data));
+      if (!ok) return ok.error();
+      return out;
+    }
+    default:
+      return make_error("08P01", "server requested an authentication method Reservoir does not support");
+  }
+}
+
+}  // namespace
+
+std::string ServerTarget::describe() const {
+  return (host.empty() ? std::string("/var/run/postgresql") : host) + ":" +
+         std::to_string(port) + "/" + dbname;
+}
+
+void ServerConn::note_reset() {
+  for (const auto& [key, value] : set_by_us_) params_.erase(key);
+  set_by_us_.clear();
+}
+
+std::vector<std::pair<std::string, std::string>> ServerConn::reported_params() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, value] : params_) {
+    if (set_by_us_.count(key) == 0) out.emplace_back(key, value);
+  }
+  return out;
+}
+
+void ServerConn::note_set(const std::string& key, const std::string& value) {
+  set_by_us_[key] = value;
+  params_[key] = value;
+}
+
+bool ServerConn::looks_alive() const {
+  std::uint8_t byte;
+  auto* self = const_cast<ServerConn*>(this);
+  const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void ServerConn::rebind(const Executor& executor) {
+  if (socket_.get_executor() == executor) return;
+  auto protocol = socket_.local_endpoint().protocol();
+  boost::system::error_code ec;
+  const int fd = socket_.release(ec);
+  Socket moved(executor);
+  moved.assign(protocol, fd, ec);
+  socket_ = std::move(moved);
+}
+
+void ServerConn::close() {
+  if (!socket_.is_open()) return;
+  static constexpr std::uint8_t kTerminate[] = {'X', 0, 0, 0, 4};
+  ::send(socket_.native_handle(), kTerminate, sizeof kTerminate, MSG_DONTWAIT | MSG_NOSIGNAL);
+  boost::system::error_code ec;
+  socket_.close(ec);
+}
+
+bool is_server_refusal(const Error& error) {
+  // Connection problems (08), resource shortages such as "too many connections" (53) and
+  // a server starting up or shutting down (57) may pass; anything else will not.
+  const std::string_view cls = std::string_view(error.sqlstate).substr(0, 2);
+  return cls != "08" && cls != "53" && cls != "57";
+}
+
+namespace {
+
+Task<Result<ServerPtr>> login(Executor ex, std::shared_ptr<const ServerTarget> target) {
+  const ServerTarget& t = *target;
+  auto socket = co_await connect_socket(ex, t);
+  if (!socket) co_return socket.error();
+  auto server = std::make_unique<ServerConn>(std::move(*socket));
+
+  protocol::StartupParams params{{"user", t.user}, {"database", t.dbname}};
+  for (const auto& p : t.extra_params) params.push_back(p);
+  Bytes out;
+  protocol::encode_startup(out, params);
+  if (!co_await write_all(server->socket(), out)) co_return network_error(t, "write failed");
+
+  protocol::FrameReader reader;
+  std::optional<auth::ScramClient> scram;
+  std::int32_t pid = 0, secret = 0;
+  for (;;) {
+    auto frame = co_await read_frame(server->socket(), reader);
+    if (!frame) co_return network_error(t, frame.error().message);
+    switch (frame->type) {
+      case protocol::msg::kAuthentication: {
+        auto a = Authentication::decode(frame->body);
+        if (!a) co_return a.error();
+        auto reply = answer_auth(*a, t, scram);
+        if (!reply) co_return reply.error();
+        if (!reply->empty() && !co_await write_all(server->socket(), *reply))
+          co_return network_error(t, "write failed");
+        break;
+      }
+      case protocol::msg::kParameterStatus: {
+        auto p = protocol::ParameterStatus::decode(frame->body);
+        if (p) server->params()[p->name] = p->value;
+        break;
+      }
+      case protocol::msg::kBackendKeyData: {
+        auto k = protocol::BackendKeyData::decode(frame->body);
+        if (k) pid = k->pid, secret = k->secret;
+        break;
+      }
+      case protocol::msg::kErrorResponse: {
+        auto e = protocol::ErrorResponse::decode(frame->body);
+        if (!e) co_return e.error();
+        co_return refusal(*e);
+      }
+      case protocol::msg::kReadyForQuery:
+        server->set_login_facts(pid, secret, std::move(target),
+                                next_server_id.fetch_add(1, std::memory_order_relaxed));
+        co_return std::move(server);
+      default:  // NoticeResponse, NegotiateProtocolVersion: nothing to do
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+Task<Result<ServerPtr>> open_server(Executor ex, std::shared_ptr<const ServerTarget> target) {
+  asio::steady_timer timer(ex, target->connect_timeout);
+  const std::string where = target->describe();
+  auto outcome = co_await (login(ex, target) || timer.async_wait(nothrow));
+  if (outcome.index() == 0) co_return std::move(std::get<0>(outcome));
+  co_return make_error("08001", "could not connect to server " + where +
+                                    ": timed out (server_connect_timeout)");
+}
+
+Task<void> send_cancel(Executor ex, std::shared_ptr<const ServerTarget> target,
+                       std::int32_t pid, std::int32_t secret) {
+  auto socket = co_await connect_socket(ex, *target);
+  if (!socket) co_return;
+  Bytes out;
+  protocol::encode_cancel_request(out, pid, secret);
+  (void)co_await write_all(*socket, out);
+  // PostgreSQL closes the connection once it has read the request.
+  std::array<std::uint8_t, 16> sink;
+  (void)co_await socket->async_read_some(asio::buffer(sink), nothrow);
+}
+
+}  // namespace reservoir::proxy

@@ -1,0 +1,97 @@
+#pragma once
+// One connection from Reservoir to PostgreSQL: opening it, logging in, and the facts kept
+// about it (BackendKeyData for cancels, the ParameterStatus values it reported).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "auth/userlist.h"
+#include "common/clock.h"
+#include "proxy/net.h"
+#include "protocol/startup.h"
+
+namespace reservoir::proxy {
+
+// Where and as whom to log in. Built by the pool registry from the [databases] entry and the
+// auth_file; immutable once built (a new one is made when a client's SCRAM login supplies a
+// ClientKey the pool did not have).
+struct ServerTarget {
+  std::string host;  // empty or "/dir": unix socket; otherwise a host name or address
+  int port = 5432;
+  std::string dbname;
+  std::string user;
+  std::string password;                          // plain text, when known
+  std::string md5_hash;                          // "md5..." when only that is known
+  std::optional<auth::ScramSecret> scram_secret; // with scram_client_key: SCRAM pass-through
+  Bytes scram_client_key;
+  protocol::StartupParams extra_params;          // application_name etc. from the entry
+  Duration connect_timeout = std::chrono::seconds(15);
+
+  // "host:port/dbname" for logs and errors.
+  std::string describe() const;
+};
+
+class ServerConn {
+ public:
+  explicit ServerConn(Socket socket) : socket_(std::move(socket)) {}
+
+  Socket& socket() { return socket_; }
+  std::int32_t backend_pid() const { return pid_; }
+  std::int32_t backend_secret() const { return secret_; }
+  const std::shared_ptr<const ServerTarget>& target() const { return target_; }
+  std::uint64_t id() const { return id_; }
+
+  // ParameterStatus values as last reported, plus values Reservoir SET on it that the server
+  // does not report; cleared of the latter by note_reset().
+  std::map<std::string, std::string, std::less<>>& params() { return params_; }
+  void note_reset();
+  // The values the server itself reported (what a client should see as ParameterStatus).
+  std::vector<std::pair<std::string, std::string>> reported_params() const;
+  void note_set(const std::string& key, const std::string& value);
+
+  // A cheap, non-blocking look at an idle server: false if PostgreSQL closed it or sent
+  // something unasked (such as a FATAL before shutting down).
+  bool looks_alive() const;
+
+  // Moves the socket onto another worker's event loop; only while no operation is pending.
+  void rebind(const Executor& executor);
+
+  // Sends Terminate (best effort) and closes.
+  void close();
+
+  // Called once by the login sequence when the server is ready.
+  void set_login_facts(std::int32_t pid, std::int32_t secret,
+                       std::shared_ptr<const ServerTarget> target, std::uint64_t id) {
+    pid_ = pid;
+    secret_ = secret;
+    target_ = std::move(target);
+    id_ = id;
+  }
+
+ private:
+  Socket socket_;
+  std::int32_t pid_ = 0;
+  std::int32_t secret_ = 0;
+  std::shared_ptr<const ServerTarget> target_;
+  std::map<std::string, std::string, std::less<>> params_;
+  std::map<std::string, std::string, std::less<>> set_by_us_;
+  std::uint64_t id_ = 0;
+};
+
+using ServerPtr = std::unique_ptr<ServerConn>;
+
+// Connects and logs in within target->connect_timeout. An error the server sent (bad
+// password, unknown database) keeps its SQLSTATE and message; network failures are 08001.
+Task<Result<ServerPtr>> open_server(Executor executor, std::shared_ptr<const ServerTarget> target);
+
+// True for login errors that retrying will not cure (bad password, unknown database), so
+// waiting clients are told at once; false for network trouble and transient refusals.
+bool is_server_refusal(const Error& error);
+
+// Opens a fresh connection to `target` and sends a CancelRequest for (pid, secret).
+Task<void> send_cancel(Executor executor, std::shared_ptr<const ServerTarget> target,
+                       std::int32_t pid, std::int32_t secret);
+
+}  // namespace reservoir::proxy

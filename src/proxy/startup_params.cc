@@ -1,0 +1,112 @@
+#include "proxy/startup_params.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace reservoir::proxy {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool is_setting_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '.';
+  });
+}
+
+// Splits libpq's `options` value on unescaped spaces (backslash escapes a space).
+std::vector<std::string> split_options(std::string_view options) {
+  std::vector<std::string> words;
+  std::string word;
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    const char c = options[i];
+    if (c == '\\' && i + 1 < options.size()) {
+      word += options[++i];
+    } else if (c == ' ' || c == '\t') {
+      if (!word.empty()) words.push_back(std::move(word)), word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  return words;
+}
+
+void put(SettingList& list, std::string name, std::string value) {
+  for (auto& [n, v] : list) {
+    if (n == name) {
+      v = std::move(value);
+      return;
+    }
+  }
+  list.emplace_back(std::move(name), std::move(value));
+}
+
+void add_option(SettingList& list, std::string_view item) {
+  const auto eq = item.find('=');
+  if (eq == std::string_view::npos) return;
+  std::string name = lower(item.substr(0, eq));
+  std::replace(name.begin(), name.end(), '-', '_');
+  put(list, std::move(name), std::string(item.substr(eq + 1)));
+}
+
+}  // namespace
+
+SettingList requested_settings(const protocol::StartupMessage& startup,
+                               const std::vector<std::string>& ignored) {
+  SettingList list;
+  for (const auto& [key, value] : startup.params) {
+    std::string name = lower(key);
+    if (name == "user" || name == "database" || name == "replication") continue;
+    if (std::find(ignored.begin(), ignored.end(), name) != ignored.end()) continue;
+    if (name == "options") {
+      auto words = split_options(value);
+      for (std::size_t i = 0; i < words.size(); ++i) {
+        if (words[i] == "-c" && i + 1 < words.size()) {
+          add_option(list, words[++i]);
+        } else if (words[i].rfind("-c", 0) == 0) {
+          add_option(list, std::string_view(words[i]).substr(2));
+        } else if (words[i].rfind("--", 0) == 0) {
+          add_option(list, std::string_view(words[i]).substr(2));
+        }
+      }
+      continue;
+    }
+    put(list, std::move(name), value);
+  }
+  return list;
+}
+
+SettingList settings_to_apply(const SettingList& requested,
+                              const std::map<std::string, std::string, std::less<>>& current) {
+  SettingList out;
+  for (const auto& [name, value] : requested) {
+    auto it = std::find_if(current.begin(), current.end(),
+                           [&](const auto& kv) { return lower(kv.first) == name; });
+    if (it == current.end() || it->second != value) out.emplace_back(name, value);
+  }
+  return out;
+}
+
+std::string set_statement(const SettingList& settings) {
+  std::string sql;
+  for (const auto& [name, value] : settings) {
+    if (!is_setting_name(name)) continue;
+    sql += "SET " + name + " = '";
+    for (char c : value) {
+      if (c == '\'') sql += '\'';
+      if (c == '\0') break;
+      sql += c;
+    }
+    sql += "';";
+  }
+  return sql;
+}
+
+}  // namespace reservoir::proxy
