@@ -27,9 +27,9 @@ struct DatabaseEntry {
   std::string name;
   std::string host = "";  // empty or starting with '/' means a unix socket directory
   int port = 5432;
-  std::string dbname;     // empty: same as `name` (for "*": the client's database name)
-  std::string user;       // empty: the client's user name
-  std::string password;   // empty: look the user up in auth_file
+  std::string dbname;    // empty: same as `name` (for "*": the client's database name)
+  std::string user;      // empty: the client's user name
+  std::string password;  // empty: look the user up in auth_file
   std::optional<int> pool_size;
   std::optional<int> min_pool_size;
   std::optional<int> reserve_pool_size;
@@ -40,6 +40,8 @@ struct DatabaseEntry {
   std::string datestyle;
   std::string timezone;
   std::string connect_query;
+  std::string auth_user;  // accepted and kept for PgBouncer compatibility; not used yet
+  std::string origin;     // "file:LINE" of the line that defined it
 };
 
 // One line of [users]: `name = pool_mode=... pool_size=... max_user_connections=...`.
@@ -48,6 +50,8 @@ struct UserEntry {
   std::optional<PoolMode> pool_mode;
   std::optional<int> pool_size;
   std::optional<int> max_user_connections;
+  std::optional<int> reserve_pool_size;
+  std::string origin;  // "file:LINE" of the line that defined it
 };
 
 // Every setting of the main section ([reservoir] or [pgbouncer]), with its default.
@@ -56,9 +60,9 @@ struct Settings {
   // Listening
   std::string listen_addr = "127.0.0.1";  // "*" means all addresses; comma-separated list
   int listen_port = 6432;
-  std::string unix_socket_dir = "/tmp";   // empty: no unix socket
+  std::string unix_socket_dir = "/tmp";  // empty: no unix socket
   int unix_socket_mode = 0777;
-  int workers = 0;                        // 0: number of cores
+  int workers = 0;  // 0: number of cores
 
   // Authentication
   AuthType auth_type = AuthType::ScramSha256;
@@ -101,7 +105,7 @@ struct Settings {
   std::uint32_t max_packet_size = 2147483647u;
   int pkt_buf = 4096;
   bool tcp_keepalive = true;
-  int tcp_keepidle = 0;   // 0: OS default
+  int tcp_keepidle = 0;  // 0: OS default
   int tcp_keepintvl = 0;
   int tcp_keepcnt = 0;
   int tcp_user_timeout = 0;  // milliseconds
@@ -126,9 +130,9 @@ struct Config {
   Settings settings;
   std::vector<DatabaseEntry> databases;  // in file order; may include "*"
   std::vector<UserEntry> users;
-  std::vector<SettingSource> sources;    // one per main-section setting, sorted by key
-  std::vector<std::string> warnings;     // e.g. "file.ini:7: unknown setting 'foo'"
-  std::string path;                      // the file it was loaded from
+  std::vector<SettingSource> sources;  // one per main-section setting, sorted by key
+  std::vector<std::string> warnings;   // e.g. "file.ini:7: unknown setting 'foo'"
+  std::string path;                    // the file it was loaded from
 
   // The entry for a database name, falling back to "*"; nullptr if neither exists.
   const DatabaseEntry* find_database(const std::string& name) const;
@@ -147,9 +151,16 @@ Result<std::shared_ptr<const Config>> parse_config(const std::string& text, cons
                                                    const Environment& env);
 
 // The current process environment as an Environment (only RESERVOIR_* variables).
+// Every RESERVOIR_<KEY> whose key names a main-section setting overrides it; the names in
+// kReservedEnvironment belong to the launcher and are skipped; any other RESERVOIR_* name
+// produces a warning.
 Environment process_environment();
 
+inline constexpr const char* kReservedEnvironment[] = {"RESERVOIR_BIN", "RESERVOIR_CONFIG"};
+
+// The spelling used in configuration files: "session", "scram-sha-256", "json", ...
 std::string to_string(PoolMode mode);
 std::string to_string(AuthType type);
+std::string to_string(LogFormat format);
 
 }  // namespace reservoir::config

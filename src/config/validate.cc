@@ -1,0 +1,60 @@
+#include "config/validate.h"
+
+#include "config/ini_reader.h"
+
+namespace reservoir::config {
+namespace {
+
+std::string origin_of(const Config& config, const std::string& key) {
+  for (const auto& source : config.sources) {
+    if (source.key == key) return source.origin;
+  }
+  return "default";
+}
+
+Error problem(std::string message) { return make_error(kConfigFileError, std::move(message)); }
+
+Status check_auth(const Config& config) {
+  const AuthType type = config.settings.auth_type;
+  if (type != AuthType::Trust && config.settings.auth_file.empty()) {
+    return problem("auth_file must be set when auth_type is " + to_string(type) +
+                   " (auth_type from " + origin_of(config, "auth_type") + ")");
+  }
+  return Ok{};
+}
+
+Status check_global_pool(const Config& config) {
+  const Settings& s = config.settings;
+  if (s.min_pool_size > s.default_pool_size) {
+    return problem("min_pool_size (" + std::to_string(s.min_pool_size) + ", from " +
+                   origin_of(config, "min_pool_size") + ") must not exceed default_pool_size (" +
+                   std::to_string(s.default_pool_size) + ", from " +
+                   origin_of(config, "default_pool_size") + ")");
+  }
+  return Ok{};
+}
+
+// A database's own sizes override the global ones; the effective pair must still be ordered.
+Status check_database(const Config& config, const DatabaseEntry& db) {
+  const int size = db.pool_size.value_or(config.settings.default_pool_size);
+  const int min = db.min_pool_size.value_or(config.settings.min_pool_size);
+  if (min > size) {
+    return problem(db.origin + ": database '" + db.name + "': min_pool_size (" +
+                   std::to_string(min) + ") must not exceed its pool size (" +
+                   std::to_string(size) + ")");
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Status validate(const Config& config) {
+  if (auto status = check_auth(config); !status) return status;
+  if (auto status = check_global_pool(config); !status) return status;
+  for (const auto& db : config.databases) {
+    if (auto status = check_database(config, db); !status) return status;
+  }
+  return Ok{};
+}
+
+}  // namespace reservoir::config

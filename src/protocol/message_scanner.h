@@ -1,0 +1,184 @@
+#pragma once
+// MessageScanner: finds typed-message boundaries in a relayed byte stream without buffering.
+//
+// The relay forwards chunks as they arrive; the scanner is shown each chunk once, in order,
+// and reports every message whose 5-byte header completes inside that chunk. Bodies are
+// skipped arithmetically (no per-byte work, no allocation); up to 4 header bytes are carried
+// over when a header is split between chunks.
+//
+// Example (server -> client relay, transaction pooling):
+//
+//   MessageScanner scanner;                      // one per direction per connection
+//   Status st = scanner.scan(chunk, [&](const MessageHeader& h) {
+//     if (h.type == msg::kErrorResponse) ++errors;
+//   });
+//   if (!st) return close_with(st.error());
+//   forward(chunk);
+//   if (auto status = scanner.ready_at_end(); status && *status == 'I')
+//     release_server();                          // chunk ended right after ReadyForQuery 'I'
+//
+// Client -> server, stopping at Terminate:
+//
+//   std::optional<std::size_t> cut;
+//   Status st = scanner.scan(chunk, [&](const MessageHeader& h) {
+//     if (h.type == msg::kTerminate && !cut) cut = h.end;   // Terminate has no body
+//   });
+//   forward(chunk.first(cut.value_or(chunk.size())));
+//
+// The callback may take `(const MessageHeader&)` or `(char type, std::uint32_t length,
+// std::size_t offset)`; its return value is ignored.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <type_traits>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "protocol/limits.h"
+
+namespace reservoir::protocol {
+
+// One message whose header completed inside the chunk being scanned.
+struct MessageHeader {
+  char type = 0;
+  std::uint32_t length = 0;  // the wire length field: counts itself and the body
+  std::size_t offset = 0;    // chunk offset of the type byte; 0 if the header was straddled
+  bool straddled = false;    // the header began in an earlier chunk
+  std::size_t end = 0;       // chunk offset just past the message; > chunk size if it ends later
+
+  std::uint32_t body_size() const { return length - 4; }
+  // Bytes on the wire: header + body.
+  std::size_t wire_size() const { return std::size_t(length) + 1; }
+};
+
+class MessageScanner {
+ public:
+  explicit MessageScanner(std::uint32_t max_packet_size = kDefaultMaxPacketSize)
+      : max_packet_size_(max_packet_size) {}
+
+  // Scans the next chunk of the stream, calling `on_message_start(header)` for each message
+  // whose header completes in it, in order. Fails with 08P01 when a length field is < 4 (or
+  // a ReadyForQuery is not 5 bytes long) and 54000 when it exceeds max_packet_size; callbacks
+  // for earlier messages have already run. After a failure the scanner stays failed and
+  // every later scan returns the same error.
+  template <class F>
+  [[nodiscard]] Status scan(ByteView chunk, F&& on_message_start);
+
+  // scan() without a callback: only the summary below is updated.
+  [[nodiscard]] Status scan(ByteView chunk) {
+    return scan(chunk, [](const MessageHeader&) {});
+  }
+
+  // --- Summary, updated by every scan() ---
+
+  // Messages that ended inside the last scanned chunk.
+  std::size_t completed() const { return completed_; }
+  // Offset in the last scanned chunk just past the last message that ended in it; 0 when
+  // completed() == 0.
+  std::size_t last_end() const { return last_end_; }
+  // Type of the most recent message that ended, in this chunk or an earlier one; 0 if none.
+  char last_type() const { return last_type_; }
+  // Status byte ('I', 'T', 'E') of the most recent complete ReadyForQuery, even if its
+  // header and status byte arrived in different chunks; 0 if none yet.
+  char ready_status() const { return ready_status_; }
+  // True when the stream so far ends exactly on a message boundary.
+  bool at_boundary() const { return header_have_ == 0 && body_left_ == 0; }
+  // The ReadyForQuery status if the stream so far ends exactly after a ReadyForQuery.
+  std::optional<char> ready_at_end() const {
+    if (at_boundary() && last_type_ == kReadyForQueryType) return ready_status_;
+    return std::nullopt;
+  }
+  // Messages whose header has been seen since construction or reset().
+  std::uint64_t messages_seen() const { return messages_seen_; }
+  bool failed() const { return error_.has_value(); }
+
+  // Forgets all state, including a failure (for a new stream).
+  void reset() { *this = MessageScanner(max_packet_size_); }
+
+ private:
+  static constexpr char kReadyForQueryType = 'Z';
+
+  // Records the end of the current message at chunk offset `end`.
+  void finish_message(std::size_t end) {
+    ++completed_;
+    last_end_ = end;
+    last_type_ = current_type_;
+    if (current_type_ == kReadyForQueryType) ready_status_ = pending_status_;
+  }
+  // Validates `h`; on failure stores and returns the error.
+  Status check_header(const MessageHeader& h);
+
+  std::uint32_t max_packet_size_;
+  std::uint8_t header_[kHeaderSize] = {};
+  std::size_t header_have_ = 0;  // header bytes carried over from earlier chunks (0..4)
+  std::uint32_t body_left_ = 0;  // body bytes of the current message not yet seen
+  char current_type_ = 0;
+  bool want_status_ = false;  // the next body byte is a ReadyForQuery status
+  char pending_status_ = 0;
+  char last_type_ = 0;
+  char ready_status_ = 0;
+  std::size_t completed_ = 0;
+  std::size_t last_end_ = 0;
+  std::uint64_t messages_seen_ = 0;
+  std::optional<Error> error_;
+};
+
+template <class F>
+Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
+  if (error_) return *error_;
+  completed_ = 0;
+  last_end_ = 0;
+  const std::uint8_t* p = chunk.data();
+  const std::size_t n = chunk.size();
+  std::size_t i = 0;
+  while (i < n) {
+    if (body_left_ > 0) {  // skip (the rest of) a body
+      const std::size_t take = std::min<std::size_t>(body_left_, n - i);
+      if (want_status_) {
+        pending_status_ = static_cast<char>(p[i]);
+        want_status_ = false;
+      }
+      i += take;
+      body_left_ -= static_cast<std::uint32_t>(take);
+      if (body_left_ == 0) finish_message(i);
+      continue;
+    }
+    MessageHeader h;
+    if (header_have_ == 0 && n - i >= kHeaderSize) {  // fast path: whole header in chunk
+      h.type = static_cast<char>(p[i]);
+      h.length = load_be32(p + i + 1);
+      h.offset = i;
+      i += kHeaderSize;
+    } else {  // header split across chunks: carry its bytes over
+      const std::size_t take = std::min(kHeaderSize - header_have_, n - i);
+      std::memcpy(header_ + header_have_, p + i, take);
+      header_have_ += take;
+      i += take;
+      if (header_have_ < kHeaderSize) break;
+      header_have_ = 0;
+      h.type = static_cast<char>(header_[0]);
+      h.length = load_be32(header_ + 1);
+      h.straddled = true;
+    }
+    if (h.length < 4 || h.length > max_packet_size_ ||
+        (h.type == kReadyForQueryType && h.length != 5)) {
+      return check_header(h);
+    }
+    h.end = i + (h.length - 4);
+    ++messages_seen_;
+    if constexpr (std::is_invocable_v<F&, const MessageHeader&>) {
+      on_message_start(h);
+    } else {
+      on_message_start(h.type, h.length, h.offset);
+    }
+    current_type_ = h.type;
+    body_left_ = h.length - 4;
+    want_status_ = h.type == kReadyForQueryType;
+    if (body_left_ == 0) finish_message(i);
+  }
+  return Ok{};
+}
+
+}  // namespace reservoir::protocol

@@ -1,0 +1,18 @@
+#pragma once
+// Every typed message struct, for callers that handle many of them.
+#include "protocol/message_types.h"
+#include "protocol/messages/authentication.h"
+#include "protocol/messages/backend_key_data.h"
+#include "protocol/messages/bind.h"
+#include "protocol/messages/command_complete.h"
+#include "protocol/messages/copy.h"
+#include "protocol/messages/describe_close.h"
+#include "protocol/messages/empty_messages.h"
+#include "protocol/messages/error_response.h"
+#include "protocol/messages/execute.h"
+#include "protocol/messages/negotiate_protocol_version.h"
+#include "protocol/messages/parameter_status.h"
+#include "protocol/messages/parse.h"
+#include "protocol/messages/password.h"
+#include "protocol/messages/query.h"
+#include "protocol/messages/ready_for_query.h"

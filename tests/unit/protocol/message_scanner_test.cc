@@ -1,0 +1,224 @@
+#include "protocol/message_scanner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "protocol/frame.h"
+#include "test_streams.h"
+
+namespace reservoir::protocol {
+namespace {
+
+// A message as located in the whole stream.
+struct Located {
+  char type;
+  std::uint32_t length;
+  std::size_t start;  // absolute offset of the type byte
+  std::size_t end;    // absolute offset just past the message
+  bool operator==(const Located&) const = default;
+};
+
+struct ScanResult {
+  std::vector<Located> messages;
+  std::vector<std::size_t> ends;  // absolute ends reported via completed()/last_end()
+  char ready_status = 0;
+  std::optional<char> ready_at_end;
+};
+
+ScanResult scan_all(const Bytes& stream, const std::vector<std::size_t>& chunks) {
+  MessageScanner scanner;
+  ScanResult out;
+  std::size_t base = 0;
+  for (std::size_t size : chunks) {
+    ByteView chunk = ByteView(stream).subspan(base, size);
+    Status st = scanner.scan(chunk, [&](const MessageHeader& h) {
+      const std::size_t end = base + h.end;
+      const std::size_t start = end - h.wire_size();
+      if (!h.straddled)
+        EXPECT_EQ(base + h.offset, start);
+      else
+        EXPECT_EQ(h.offset, 0u);
+      out.messages.push_back({h.type, h.length, start, end});
+    });
+    EXPECT_TRUE(st.ok());
+    if (scanner.completed() > 0) out.ends.push_back(base + scanner.last_end());
+    base += size;
+  }
+  out.ready_status = scanner.ready_status();
+  out.ready_at_end = scanner.ready_at_end();
+  EXPECT_TRUE(scanner.at_boundary());
+  return out;
+}
+
+// Ground truth from FrameReader on the whole stream.
+std::vector<Located> frames_of(const Bytes& stream) {
+  FrameReader reader;
+  reader.append(stream);
+  std::vector<Located> out;
+  std::size_t pos = 0;
+  for (;;) {
+    auto f = reader.next();
+    EXPECT_TRUE(f.ok());
+    if (!f.ok() || !*f) break;
+    const std::size_t wire = (*f)->wire_size();
+    out.push_back({(*f)->type, static_cast<std::uint32_t>(wire - 1), pos, pos + wire});
+    pos += wire;
+  }
+  return out;
+}
+
+TEST(MessageScanner, AgreesWithFrameReaderForAnyChunking) {
+  const Bytes stream = testing::sample_backend_stream();
+  const auto truth = frames_of(stream);
+  ASSERT_EQ(truth.size(), 9u);
+
+  auto check = [&](const std::vector<std::size_t>& chunks) {
+    ScanResult r = scan_all(stream, chunks);
+    EXPECT_EQ(r.messages, truth);
+    EXPECT_EQ(r.ready_status, 'T');
+    EXPECT_EQ(r.ready_at_end, std::optional<char>('T'));
+    ASSERT_FALSE(r.ends.empty());
+    EXPECT_EQ(r.ends.back(), stream.size());
+    // Every reported end is the end of some message.
+    for (std::size_t e : r.ends) {
+      EXPECT_TRUE(std::any_of(truth.begin(), truth.end(), [&](auto& m) { return m.end == e; }));
+    }
+  };
+  check({stream.size()});
+  check(std::vector<std::size_t>(stream.size(), 1));
+  std::mt19937 rng(11);
+  for (int i = 0; i < 300; ++i) check(testing::random_chunks(stream.size(), 1 + i * 15, rng));
+}
+
+TEST(MessageScanner, ThreeArgumentCallback) {
+  Bytes b;
+  Query{"x"}.encode(b);
+  Terminate{}.encode(b);
+  MessageScanner scanner;
+  std::vector<std::tuple<char, std::uint32_t, std::size_t>> seen;
+  ASSERT_TRUE(scanner
+                  .scan(b, [&](char t, std::uint32_t len,
+                               std::size_t off) { seen.emplace_back(t, len, off); })
+                  .ok());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], std::make_tuple('Q', 6u, std::size_t(0)));
+  EXPECT_EQ(seen[1], std::make_tuple('X', 4u, std::size_t(7)));
+}
+
+TEST(MessageScanner, ReadyForQueryStatusSplitFromHeader) {
+  Bytes b;
+  ReadyForQuery{'E'}.encode(b);
+  MessageScanner scanner;
+  ASSERT_TRUE(scanner.scan(ByteView(b).first(5)).ok());
+  EXPECT_FALSE(scanner.at_boundary());
+  EXPECT_EQ(scanner.completed(), 0u);
+  EXPECT_FALSE(scanner.ready_at_end());
+  ASSERT_TRUE(scanner.scan(ByteView(b).subspan(5)).ok());
+  EXPECT_EQ(scanner.completed(), 1u);
+  EXPECT_EQ(scanner.last_end(), 1u);
+  EXPECT_EQ(scanner.last_type(), 'Z');
+  EXPECT_EQ(scanner.ready_at_end(), std::optional<char>('E'));
+}
+
+TEST(MessageScanner, ReadyForQueryFollowedByPartialMessage) {
+  Bytes b;
+  ReadyForQuery{'I'}.encode(b);
+  b.push_back('N');
+  MessageScanner scanner;
+  ASSERT_TRUE(scanner.scan(b).ok());
+  EXPECT_EQ(scanner.last_type(), 'Z');
+  EXPECT_EQ(scanner.ready_status(), 'I');
+  EXPECT_EQ(scanner.last_end(), 6u);
+  EXPECT_FALSE(scanner.at_boundary());
+  EXPECT_FALSE(scanner.ready_at_end());
+}
+
+TEST(MessageScanner, TerminateCutOffset) {
+  Bytes b;
+  Sync{}.encode(b);
+  Terminate{}.encode(b);
+  Query{"after"}.encode(b);
+  MessageScanner scanner;
+  std::optional<std::size_t> cut;
+  ASSERT_TRUE(scanner
+                  .scan(b,
+                        [&](const MessageHeader& h) {
+                          if (h.type == msg::kTerminate && !cut) cut = h.end;
+                        })
+                  .ok());
+  EXPECT_EQ(cut, std::optional<std::size_t>(10));
+}
+
+TEST(MessageScanner, BodySpanningChunksEndsLater) {
+  Bytes b;
+  encode_frame(b, 'd', Bytes(100, 0));
+  MessageScanner scanner;
+  MessageHeader seen;
+  ASSERT_TRUE(scanner.scan(ByteView(b).first(50), [&](const MessageHeader& h) { seen = h; }).ok());
+  EXPECT_EQ(seen.end, 105u);  // beyond this chunk
+  EXPECT_EQ(scanner.completed(), 0u);
+  ASSERT_TRUE(scanner.scan(ByteView(b).subspan(50)).ok());
+  EXPECT_EQ(scanner.completed(), 1u);
+  EXPECT_EQ(scanner.last_end(), 55u);
+  EXPECT_TRUE(scanner.at_boundary());
+}
+
+TEST(MessageScanner, BadLengthsFailAndStayFailed) {
+  struct Case {
+    char type;
+    std::uint32_t length;
+    std::uint32_t max;
+    const char* sqlstate;
+  };
+  for (const Case& c :
+       {Case{'Q', 3, kDefaultMaxPacketSize, "08P01"}, Case{'Q', 0, kDefaultMaxPacketSize, "08P01"},
+        Case{'d', 101, 100, "54000"}, Case{'d', 0xffffffffu, kDefaultMaxPacketSize, "54000"},
+        Case{'Z', 6, kDefaultMaxPacketSize, "08P01"},
+        Case{'Z', 4, kDefaultMaxPacketSize, "08P01"}}) {
+    Bytes b;
+    Sync{}.encode(b);
+    b.push_back(static_cast<std::uint8_t>(c.type));
+    ByteWriter(b).u32(c.length);
+    MessageScanner scanner(c.max);
+    int calls = 0;
+    Status st = scanner.scan(b, [&](const MessageHeader&) { ++calls; });
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().sqlstate, c.sqlstate);
+    EXPECT_EQ(calls, 1);  // the Sync before it
+    EXPECT_TRUE(scanner.failed());
+    EXPECT_FALSE(scanner.scan(b).ok());
+    scanner.reset();
+    EXPECT_FALSE(scanner.failed());
+  }
+}
+
+TEST(MessageScanner, SplitBadHeaderDetectedWhenComplete) {
+  const std::uint8_t b[] = {'Q', 0, 0, 0, 2};
+  MessageScanner scanner;
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_TRUE(scanner.scan(ByteView(b + i, 1)).ok());
+  EXPECT_FALSE(scanner.scan(ByteView(b + 4, 1)).ok());
+}
+
+TEST(MessageScanner, EmptyChunkIsNoOp) {
+  MessageScanner scanner;
+  EXPECT_TRUE(scanner.scan(ByteView()).ok());
+  EXPECT_TRUE(scanner.at_boundary());
+  EXPECT_EQ(scanner.completed(), 0u);
+}
+
+TEST(MessageScanner, CountsMessages) {
+  Bytes b;
+  for (int i = 0; i < 500; ++i) Sync{}.encode(b);
+  MessageScanner scanner;
+  ASSERT_TRUE(scanner.scan(b).ok());
+  EXPECT_EQ(scanner.messages_seen(), 500u);
+  EXPECT_EQ(scanner.completed(), 500u);
+  EXPECT_EQ(scanner.last_end(), b.size());
+}
+
+}  // namespace
+}  // namespace reservoir::protocol
