@@ -48,9 +48,10 @@ Status App::listen_tcp(const std::string& address, int port) {
   if (ec) return make_error("F0000", "listen_addr: invalid address '" + address + "'");
   asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(port));
   auto acceptor = std::make_unique<Acceptor>(*loops_[0]);
-  acceptor->open(asio::generic::stream_protocol(ep.protocol().family(), SOCK_STREAM), ec);
+  const asio::generic::stream_protocol::endpoint gep(ep);
+  acceptor->open(gep.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(asio::generic::stream_protocol::endpoint(ep), ec);
+  if (!ec) acceptor->bind(gep, ec);
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return make_error("F0000", "cannot listen on " + address + ":" + std::to_string(port) + ": " +
@@ -65,15 +66,33 @@ Status App::listen_unix(const std::string& path) {
   boost::system::error_code ec;
   ::unlink(path.c_str());  // a stale socket file from an earlier run
   auto acceptor = std::make_unique<Acceptor>(*loops_[0]);
-  asio::local::stream_protocol::endpoint ep(path);
-  acceptor->open(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), ec);
-  if (!ec) acceptor->bind(asio::generic::stream_protocol::endpoint(ep), ec);
+  const asio::generic::stream_protocol::endpoint gep{asio::local::stream_protocol::endpoint(path)};
+  acceptor->open(gep.protocol(), ec);
+  if (!ec) acceptor->bind(gep, ec);
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return make_error("F0000", "cannot listen on unix socket " + path + ": " + ec.message());
   ::chmod(path.c_str(), static_cast<mode_t>(config_->settings.unix_socket_mode));
   unix_socket_path_ = path;
   spdlog::info("listening on unix socket {}", path);
   acceptors_.push_back(std::move(acceptor));
+  return Ok{};
+}
+
+// Gives every other worker its own acceptor on a dup() of each listening socket.
+Status App::share_listeners() {
+  const std::size_t listeners = acceptors_.size();
+  for (std::size_t w = 1; w < loops_.size(); ++w) {
+    for (std::size_t i = 0; i < listeners; ++i) {
+      auto& original = *acceptors_[i];
+      const int fd = ::dup(original.native_handle());
+      if (fd < 0) return make_error("F0000", "dup of a listening socket failed");
+      auto copy = std::make_unique<Acceptor>(*loops_[w]);
+      boost::system::error_code ec;
+      copy->assign(original.local_endpoint().protocol(), fd, ec);
+      if (ec) return make_error("F0000", "cannot share a listening socket: " + ec.message());
+      acceptors_.push_back(std::move(copy));
+    }
+  }
   return Ok{};
 }
 
@@ -87,14 +106,15 @@ Status App::listen() {
     if (auto st = listen_unix(path); !st) return st;
   }
   if (acceptors_.empty()) return make_error("F0000", "nothing to listen on: set listen_addr or unix_socket_dir");
-  return Ok{};
+  return share_listeners();
 }
 
-// Accepts on worker 0 and spreads new clients over the workers round-robin.
+// Each worker accepts on its own copy of every listening socket, so a client's socket is
+// created, read and closed on one thread only; the kernel spreads clients over the workers.
 Task<void> App::accept_loop(Acceptor& acceptor) {
   for (;;) {
-    auto& loop = *loops_[next_loop_++ % loops_.size()];
-    auto [ec, accepted] = co_await acceptor.async_accept(loop, nothrow);
+    proxy::Socket socket(acceptor.get_executor());
+    auto [ec] = co_await acceptor.async_accept(socket, nothrow);
     if (stopping_) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
@@ -104,11 +124,10 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       (void)co_await pause.async_wait(nothrow);
       continue;
     }
-    proxy::Socket socket(std::move(accepted));
     proxy::apply_socket_options(socket, config_->settings);
     proxy::Services services{config_, credentials_, &scram_cache_, &pools_, &sessions_};
     auto session = std::make_shared<proxy::ClientSession>(std::move(socket), services);
-    asio::co_spawn(loop, session->run(), asio::detached);
+    asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);
   }
 }
 
@@ -160,7 +179,7 @@ Task<void> App::shut_down() {
 int App::run() {
   std::signal(SIGPIPE, SIG_IGN);
   for (auto& acceptor : acceptors_) {
-    asio::co_spawn(*loops_[0], accept_loop(*acceptor), asio::detached);
+    asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor), asio::detached);
   }
   asio::co_spawn(*loops_[0], maintenance_loop(), asio::detached);
   asio::co_spawn(*loops_[0], signal_loop(), asio::detached);

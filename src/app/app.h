@@ -35,6 +35,7 @@ class App {
   proxy::Task<void> shut_down();
   Status listen_tcp(const std::string& address, int port);
   Status listen_unix(const std::string& path);
+  Status share_listeners();
 
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<const auth::CredentialStore> credentials_;
@@ -45,7 +46,6 @@ class App {
   std::vector<std::unique_ptr<asio::io_context>> loops_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::string unix_socket_path_;
-  std::size_t next_loop_ = 0;
   bool stopping_ = false;
 };
 

@@ -134,7 +134,7 @@ Task<Result<protocol::StartupMessage>> ClientSession::read_startup() {
   for (int negotiations = 0;; ++negotiations) {
     std::array<std::uint8_t, 4> head;
     auto [hec, hn] = co_await asio::async_read(client_, asio::buffer(head), nothrow);
-    if (hec) co_return make_error("08006", "closed before startup");
+    if (hec) co_return make_error("08006", "closed before startup: " + hec.message());
     auto length = protocol::startup_length(head);
     if (!length) {
       co_await send_fatal(length.error());
