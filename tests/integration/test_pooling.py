@@ -1,0 +1,164 @@
+"""Session pooling: many clients share a few servers, never more than the pool size reach
+PostgreSQL, and a server handed to the next client has been reset."""
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from harness import APP_DB, APP_USER
+
+# Every core test runs with one worker thread and with two.
+WORKERS = pytest.mark.parametrize("workers", [1, 2], ids=["w1", "w2"])
+
+
+class BackendMonitor(threading.Thread):
+    """Polls pg_stat_activity directly on PostgreSQL (not through Reservoir) every 20 ms and
+    keeps the largest number of backends it saw for app@app."""
+
+    def __init__(self, pg, interval: float = 0.02):
+        super().__init__(daemon=True)
+        self.pg, self.interval = pg, interval
+        self.stop_event = threading.Event()
+        self.max_seen, self.samples, self.errors = 0, 0, []
+
+    def run(self):
+        try:
+            conn = self.pg.admin_connect()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+            return
+        try:
+            while not self.stop_event.is_set():
+                count = self.pg.count_backends(APP_USER, APP_DB, conn)
+                self.max_seen = max(self.max_seen, count)
+                self.samples += 1
+                time.sleep(self.interval)
+        except Exception as exc:  # noqa: BLE001
+            self.errors.append(exc)
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(5)
+
+
+@WORKERS
+def test_100_clients_share_a_session_pool_of_5(reservoir, pg_up, workers):
+    assert pg_up.wait_backends_at_most(APP_USER, APP_DB, 0) == 0, "backends left by another test"
+    res = reservoir(default_pool_size=5, max_client_conn=200, workers=workers)
+    clients = 100
+    start = threading.Barrier(clients + 1, timeout=10)
+    errors, done = [], []
+    lock = threading.Lock()
+
+    def client(i):
+        try:
+            start.wait()
+            conn = res.connect(connect_timeout=20)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pg_sleep(0.05)")
+                    cur.execute("SELECT %s::int + 1", (i,))
+                    assert cur.fetchone() == (i + 1,)
+                    cur.execute("SELECT current_user, current_database()")
+                    assert cur.fetchone() == (APP_USER, APP_DB)
+                    cur.execute("SELECT count(*) FROM generate_series(1, 1000)")
+                    assert cur.fetchone() == (1000,)
+            finally:
+                conn.close()
+            with lock:
+                done.append(i)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            with lock:
+                errors.append(f"client {i}: {type(exc).__name__}: {exc}")
+
+    monitor = BackendMonitor(pg_up)
+    monitor.start()
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    began = time.monotonic()
+    start.wait()
+    for t in threads:
+        t.join(max(0.1, 60 - (time.monotonic() - began)))
+    elapsed = time.monotonic() - began
+    monitor.stop()
+
+    assert not any(t.is_alive() for t in threads), "clients still running after 60 s"
+    assert not errors, f"{len(errors)} clients failed:\n" + "\n".join(errors[:10])
+    assert len(done) == clients
+    assert not monitor.errors, monitor.errors
+    assert monitor.samples >= 10, f"monitor took only {monitor.samples} samples"
+    assert monitor.max_seen <= 5, f"saw {monitor.max_seen} backends for a pool of 5"
+    # 100 clients each holding a server >= 50 ms cannot finish in time without concurrency.
+    assert monitor.max_seen >= 2, f"saw at most {monitor.max_seen} backend(s)"
+    assert pg_up.count_backends(APP_USER, APP_DB) <= 5
+    print(f"100 clients in {elapsed:.2f}s, at most {monitor.max_seen} backends "
+          f"({monitor.samples} samples)")
+
+
+@WORKERS
+def test_server_is_reused_and_reset_between_clients(reservoir, pg_up, workers):
+    res = reservoir(default_pool_size=1, workers=workers)
+    default_work_mem = pg_up.sql("SHOW work_mem")[0][0]
+    assert default_work_mem != "7MB"
+
+    first = res.connect()
+    with first.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        first_pid = cur.fetchone()[0]
+        cur.execute("SET work_mem = '7MB'")
+        cur.execute("CREATE TEMP TABLE reset_probe (x int)")
+        cur.execute("PREPARE reset_stmt AS SELECT 1")
+        cur.execute("SHOW work_mem")
+        assert cur.fetchone() == ("7MB",)
+    first.close()
+
+    second = res.connect()
+    try:
+        with second.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            assert cur.fetchone()[0] == first_pid, "the pool of 1 did not reuse its server"
+            cur.execute("SHOW work_mem")
+            assert cur.fetchone() == (default_work_mem,), "SET survived into the next client"
+            cur.execute("SELECT to_regclass('pg_temp.reset_probe')")
+            assert cur.fetchone() == (None,), "temp table survived into the next client"
+            cur.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert cur.fetchone() == (0,), "prepared statement survived into the next client"
+            with pytest.raises(psycopg2.errors.InvalidSqlStatementName):
+                cur.execute("EXECUTE reset_stmt")
+    finally:
+        second.close()
+    assert pg_up.count_backends(APP_USER, APP_DB) == 1
+
+
+def test_pool_size_from_env_limits_servers(reservoir, pg_up):
+    """RESERVOIR_DEFAULT_POOL_SIZE overrides the file: a third client waits for a server."""
+    assert pg_up.wait_backends_at_most(APP_USER, APP_DB, 0) == 0, "backends left by another test"
+    res = reservoir(default_pool_size=5, env={"RESERVOIR_DEFAULT_POOL_SIZE": "2"})
+    holders = [res.connect(), res.connect()]
+    for conn in holders:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    assert pg_up.count_backends(APP_USER, APP_DB) == 2
+
+    result = {}
+
+    def third():
+        try:
+            result["rows"] = res.query("SELECT 3", connect_timeout=10)
+        except Exception as exc:  # noqa: BLE001
+            result["error"] = exc
+
+    waiter = threading.Thread(target=third, daemon=True)
+    waiter.start()
+    waiter.join(1.0)
+    assert waiter.is_alive(), f"third client was not made to wait: {result}"
+    assert pg_up.count_backends(APP_USER, APP_DB) == 2
+    holders[0].close()
+    waiter.join(8)
+    assert result.get("rows") == [(3,)], result
+    holders[1].close()
+    assert pg_up.count_backends(APP_USER, APP_DB) <= 2
