@@ -124,20 +124,61 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       (void)co_await pause.async_wait(nothrow);
       continue;
     }
-    proxy::apply_socket_options(socket, config_->settings);
-    proxy::Services services{config_, credentials_, &scram_cache_, &pools_, &sessions_};
-    auto session = std::make_shared<proxy::ClientSession>(std::move(socket), services);
+    proxy::apply_socket_options(socket, services().config->settings);
+    auto session = std::make_shared<proxy::ClientSession>(std::move(socket), services());
     asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);
   }
 }
 
+proxy::Services App::services() {
+  std::lock_guard lock(config_mu_);
+  return proxy::Services{config_, credentials_, &scram_cache_, &pools_, &sessions_};
+}
+
+// Upkeep twice a second: idle servers, min_pool_size and the reserve, and client timeouts.
 Task<void> App::maintenance_loop() {
   asio::steady_timer timer(*loops_[0]);
   while (!stopping_) {
-    timer.expires_after(std::chrono::seconds(1));
+    timer.expires_after(std::chrono::milliseconds(500));
     (void)co_await timer.async_wait(nothrow);
-    if (!stopping_) pools_.maintain(loops_[0]->get_executor());
+    if (stopping_) break;
+    pools_.maintain(loops_[0]->get_executor());
+    const TimePoint now = SteadyClock::now();
+    for (auto& session : sessions_.all()) session->check_timeouts(now);
   }
+}
+
+// SIGHUP: read the file again; apply it if valid, otherwise keep the old settings.
+void App::reload() {
+  std::string path;
+  {
+    std::lock_guard lock(config_mu_);
+    path = config_->path;
+  }
+  auto loaded = config::load_config(path, config::process_environment());
+  if (!loaded) {
+    spdlog::error("reload rejected, old settings stay in force: {}", loaded.error().message);
+    return;
+  }
+  std::shared_ptr<const config::Config> next = *loaded;
+  auto credentials = std::make_shared<auth::CredentialStore>();
+  if (!next->settings.auth_file.empty()) {
+    auto store = auth::CredentialStore::load(next->settings.auth_file);
+    if (!store) {
+      spdlog::error("reload rejected, old settings stay in force: auth_file: {}",
+                    store.error().message);
+      return;
+    }
+    *credentials = std::move(*store);
+  }
+  for (const auto& warning : next->warnings) spdlog::warn("{}", warning);
+  {
+    std::lock_guard lock(config_mu_);
+    config_ = next;
+    credentials_ = credentials;
+  }
+  pools_.reload(next, credentials, loops_[0]->get_executor());
+  spdlog::info("configuration reloaded from {}", path);
 }
 
 Task<void> App::signal_loop() {
@@ -146,7 +187,8 @@ Task<void> App::signal_loop() {
     auto [ec, signo] = co_await signals.async_wait(nothrow);
     if (ec) co_return;
     if (signo == SIGHUP) {
-      spdlog::warn("SIGHUP received: live reload is not implemented yet; restart to apply changes");
+      spdlog::info("SIGHUP received: reloading configuration");
+      reload();
       continue;
     }
     spdlog::info("{} received: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -2,6 +2,7 @@
 // The process: owns the configuration snapshot, the pools, the worker threads and the
 // listeners. No globals: everything a session needs is handed to it through Services.
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -33,10 +34,13 @@ class App {
   proxy::Task<void> maintenance_loop();
   proxy::Task<void> signal_loop();
   proxy::Task<void> shut_down();
+  void reload();
+  proxy::Services services();
   Status listen_tcp(const std::string& address, int port);
   Status listen_unix(const std::string& path);
   Status share_listeners();
 
+  std::mutex config_mu_;  // guards the two snapshots below, swapped by reload()
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<const auth::CredentialStore> credentials_;
   auth::ScramSecretCache scram_cache_;

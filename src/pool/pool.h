@@ -29,7 +29,8 @@ class Pool {
   // A server plus the facts the pool needs about it.
   struct Lease {
     Server server;
-    TimePoint born;  // when it was opened; drives server_lifetime
+    TimePoint born;          // when it was opened (minus jitter); drives server_lifetime
+    TimePoint idle_since{};  // when it last went idle; drives server_check_delay
   };
   struct Handoff {
     WaiterId waiter;
@@ -54,9 +55,19 @@ class Pool {
   const PoolLimits& limits() const { return limits_; }
   void set_limits(const PoolLimits& limits) { limits_ = limits; }
 
-  PoolCounts counts() const {
-    return PoolCounts{static_cast<int>(idle_.size()), active_, connecting_,
-                      static_cast<int>(waiters_.size())};
+  PoolCounts counts(TimePoint now = {}) const {
+    PoolCounts c{static_cast<int>(idle_.size()), active_, connecting_,
+                 static_cast<int>(waiters_.size())};
+    if (!waiters_.empty() && now != TimePoint{}) c.longest_wait = now - waiters_.front().since;
+    return c;
+  }
+
+  // 1-based place of a waiter in the queue; 0 if it is not queued.
+  int position(WaiterId id) const {
+    for (std::size_t i = 0; i < waiters_.size(); ++i) {
+      if (waiters_[i].id == id) return static_cast<int>(i) + 1;
+    }
+    return 0;
   }
 
   // A client asks for a server: the warmest idle one, or a place in the queue.
@@ -78,7 +89,8 @@ class Pool {
   // A client gives its server back clean. Too old: close it. Otherwise hand it to the
   // longest waiter, or park it as idle.
   Released release(Lease lease, TimePoint now) {
-    if (now - lease.born >= limits_.server_lifetime) {
+    const bool over_capacity = counts().total() > limits_.pool_size + limits_.reserve_pool_size;
+    if (now - lease.born >= limits_.server_lifetime || over_capacity) {
       --active_;
       return {ReleaseKind::Close, 0, std::move(lease)};
     }
@@ -88,6 +100,7 @@ class Pool {
       return {ReleaseKind::ToWaiter, w, std::move(lease)};
     }
     --active_;
+    lease.idle_since = now;
     idle_.push_back(IdleEntry{std::move(lease), now});
     return {ReleaseKind::ToIdle, 0, std::nullopt};
   }
@@ -147,6 +160,16 @@ class Pool {
     return stale;
   }
 
+  // Idle servers beyond what the limits now allow (after a reload shrank the pool).
+  std::vector<Lease> take_excess_idle() {
+    std::vector<Lease> excess;
+    while (!idle_.empty() && counts().total() > limits_.pool_size + limits_.reserve_pool_size) {
+      excess.push_back(std::move(idle_.front().lease));
+      idle_.pop_front();
+    }
+    return excess;
+  }
+
   // Removes every idle server (shutdown, reconnect); the caller closes them.
   std::vector<Lease> take_all_idle() {
     std::vector<Lease> all;
@@ -156,8 +179,9 @@ class Pool {
   }
 
   // Whether one more server should be opened now (see should_connect).
-  ConnectVerdict connect_verdict(const SharedBudget& db, const SharedBudget& user) const {
-    return should_connect(counts(), limits_, db, user);
+  ConnectVerdict connect_verdict(const SharedBudget& db, const SharedBudget& user,
+                                 TimePoint now = {}) const {
+    return should_connect(counts(now), limits_, db, user);
   }
 
  private:

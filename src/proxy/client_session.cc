@@ -13,6 +13,10 @@
 #include "protocol/messages/ready_for_query.h"
 #include "proxy/startup_params.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+
 namespace reservoir::proxy {
 
 namespace {
@@ -31,8 +35,9 @@ ClientSession::ClientSession(Socket socket, Services services)
       services_(std::move(services)),
       settings_(services_.config->settings),
       reader_(services_.config->settings.max_packet_size),
-      shutdown_signal_(client_.get_executor(), TimePoint::max()),
-      login_timer_(client_.get_executor()) {
+      login_timer_(client_.get_executor()),
+      reader_exit_(client_.get_executor()),
+      release_gate_(client_.get_executor()) {
   peer_ = peer_name(client_);
 }
 
@@ -88,7 +93,11 @@ Task<std::string> ClientSession::serve() {
     co_await send_fatal(pool.error());
     co_return pool.error().message;
   }
-  auto authenticated = co_await login();
+  pool_ = *pool;
+  mode_ = pool_->mode;
+  auto authenticated = co_await authenticate_client(client_, reader_, settings_,
+                                                    *services_.credentials,
+                                                    *services_.scram_cache, user_);
   if (!authenticated) {
     co_await send_fatal(authenticated.error());
     co_return authenticated.error().message;
@@ -96,38 +105,44 @@ Task<std::string> ClientSession::serve() {
   logged_in_ = true;
   login_timer_.cancel();
   if (!authenticated->scram_client_key.empty()) {
-    services_.pools->learn_scram_key(**pool, authenticated->scram_client_key);
+    services_.pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }
-  spdlog::info("client {} {}@{} connected (application_name={})", peer_, user_, database_,
-               startup_.get("application_name"));
+  settings_wanted_ = requested_settings(startup_, settings_.ignore_startup_parameters);
 
-  const Duration wait = to_duration(settings_.query_wait_timeout);
-  const TimePoint deadline =
-      wait > Duration::zero() ? SteadyClock::now() + wait : TimePoint::max();
-  auto lease = co_await services_.pools->acquire(**pool, client_.get_executor(), deadline);
-  if (!lease) {
-    co_await send_fatal(lease.error());
-    co_return lease.error().message;
+  Bytes ok;
+  protocol::Authentication::ok().encode(ok);
+  if (!co_await write_all(client_, ok)) co_return "client went away during login";
+  spdlog::info("client {} {}@{} logged in (application_name={}, pool_mode={})", peer_, user_,
+               database_, startup_.get("application_name"), config::to_string(mode_));
+
+  // Session mode lends the server now; other modes only learn the server's parameters.
+  const bool lend_now = mode_ == config::PoolMode::Session ||
+                        services_.pools->server_params(*pool_).empty();
+  if (lend_now && !co_await attach_server(0)) co_return end_error_.message;
+  auto params = held_ ? held_->server->reported_params() : services_.pools->server_params(*pool_);
+  if (held_ && mode_ != config::PoolMode::Session) co_await release_server();
+  if (!co_await send_welcome(client_view(params))) {
+    end(RelayEnd::ClientGone);
+  } else {
+    end_ = co_await relay();
   }
-  if (shutting_down_) {
-    services_.pools->release(**pool, std::move(*lease), client_.get_executor());
-    co_await send_fatal(make_error("57P01", "terminating connection due to administrator command"));
-    co_return "shutdown";
+  co_return co_await finish();
+}
+
+// The client's view of the server parameters: the server's values, with the client's own
+// startup settings in place of the server's where the client asked for them.
+std::vector<std::pair<std::string, std::string>> ClientSession::client_view(
+    const std::vector<std::pair<std::string, std::string>>& server_params) const {
+  auto view = server_params;
+  for (auto& [name, value] : view) {
+    std::string lowered = name;
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (const auto& [wanted, wanted_value] : settings_wanted_) {
+      if (wanted == lowered) value = wanted_value;
+    }
   }
-  if (auto synced = co_await sync_parameters(*lease->server); !synced) {
-    services_.pools->release(**pool, std::move(*lease), client_.get_executor());
-    co_await send_fatal(synced.error());
-    co_return synced.error().message;
-  }
-  if (!co_await send_welcome(*lease->server)) {
-    services_.pools->release(**pool, std::move(*lease), client_.get_executor());
-    co_return "client went away during login";
-  }
-  hold(lease->server.get());
-  auto outcome = co_await relay_session(client_, *lease->server, shutdown_signal_,
-                                        settings_.max_packet_size);
-  hold(nullptr);
-  co_return co_await finish(**pool, std::move(*lease), outcome);
+  return view;
 }
 
 Task<Result<protocol::StartupMessage>> ClientSession::read_startup() {
@@ -177,11 +192,6 @@ Task<Result<protocol::StartupMessage>> ClientSession::read_startup() {
   }
 }
 
-Task<Result<ClientAuthOutcome>> ClientSession::login() {
-  co_return co_await authenticate_client(client_, reader_, settings_, *services_.credentials,
-                                         *services_.scram_cache, user_);
-}
-
 Task<void> ClientSession::handle_cancel(const protocol::CancelRequest& request) {
   auto session = services_.sessions->find(BackendKey{request.pid, request.secret});
   if (!session) {
@@ -194,85 +204,13 @@ Task<void> ClientSession::handle_cancel(const protocol::CancelRequest& request) 
   co_await send_cancel(client_.get_executor(), target->target, target->pid, target->secret);
 }
 
-// Gives the server the client's startup settings before the client sees it, so the client
-// never sees another client's values.
-Task<Status> ClientSession::sync_parameters(ServerConn& server) {
-  const SettingList wanted = requested_settings(startup_, settings_.ignore_startup_parameters);
-  const SettingList changes = settings_to_apply(wanted, server.params());
-  const std::string sql = set_statement(changes);
-  if (sql.empty()) co_return Ok{};
-  auto applied = co_await run_on_server(server, sql);
-  if (!applied) co_return applied.error();
-  for (const auto& [name, value] : changes) {
-    // Reported settings were updated by the server's ParameterStatus; others we record.
-    if (settings_to_apply({{name, value}}, server.params()).empty()) continue;
-    server.note_set(name, value);
-  }
-  co_return Ok{};
-}
-
-Task<bool> ClientSession::send_welcome(ServerConn& server) {
+Task<bool> ClientSession::send_welcome(
+    const std::vector<std::pair<std::string, std::string>>& params) {
   Bytes out;
-  protocol::Authentication::ok().encode(out);
-  for (const auto& [name, value] : server.reported_params()) {
-    protocol::ParameterStatus{name, value}.encode(out);
-  }
+  for (const auto& [name, value] : params) protocol::ParameterStatus{name, value}.encode(out);
   protocol::BackendKeyData{key_.pid, key_.secret}.encode(out);
   protocol::ReadyForQuery{'I'}.encode(out);
   co_return co_await write_all(client_, out);
-}
-
-// Ends the session: tells the client why if it is still there, and returns the server to
-// its pool clean (rolled back, reset) or closes it.
-Task<std::string> ClientSession::finish(PoolState& ps, Lease lease, const RelayOutcome& outcome) {
-  const Executor ex = client_.get_executor();
-  std::string reason;
-  switch (outcome.end) {
-    case RelayEnd::ClientTerminated: reason = "client closed the connection"; break;
-    case RelayEnd::ClientGone: reason = "client connection lost"; break;
-    case RelayEnd::ServerGone:
-      if (outcome.client_at_boundary) {
-        co_await send_fatal(make_error("08006", "server closed the connection unexpectedly"));
-      }
-      services_.pools->discard(ps, std::move(lease), ex);
-      co_return "server connection lost";
-    case RelayEnd::ClientProtocolError:
-      co_await send_fatal(outcome.error);
-      services_.pools->discard(ps, std::move(lease), ex);
-      co_return "client protocol error: " + outcome.error.message;
-    case RelayEnd::ServerProtocolError:
-      co_await send_fatal(make_error("08P01", "invalid message from server: " + outcome.error.message));
-      services_.pools->discard(ps, std::move(lease), ex);
-      co_return "server protocol error";
-    case RelayEnd::Shutdown:
-      if (outcome.client_at_boundary) {
-        co_await send_fatal(make_error("57P01", "terminating connection due to administrator command"));
-      }
-      services_.pools->discard(ps, std::move(lease), ex);
-      co_return "shutdown";
-  }
-  if (!outcome.server_idle) {
-    spdlog::debug("client {}: server busy when client left; closing it", peer_);
-    services_.pools->discard(ps, std::move(lease), ex);
-    co_return reason + " (server was busy, closed)";
-  }
-  if (outcome.server_status != 'I') {
-    if (auto rolled = co_await run_on_server(*lease.server, "ROLLBACK"); !rolled) {
-      services_.pools->discard(ps, std::move(lease), ex);
-      co_return reason + " (rollback failed, server closed)";
-    }
-  }
-  if (!settings_.server_reset_query.empty()) {
-    auto reset = co_await run_on_server(*lease.server, settings_.server_reset_query);
-    if (!reset) {
-      spdlog::warn("pool {}: server_reset_query failed: {}", ps.name(), reset.error().message);
-      services_.pools->discard(ps, std::move(lease), ex);
-      co_return reason + " (reset failed, server closed)";
-    }
-    lease.server->note_reset();
-  }
-  services_.pools->release(ps, std::move(lease), ex);
-  co_return reason;
 }
 
 Task<void> ClientSession::send_fatal(const Error& error) {
@@ -281,28 +219,27 @@ Task<void> ClientSession::send_fatal(const Error& error) {
   (void)co_await write_all(client_, out);
 }
 
-void ClientSession::hold(ServerConn* server) {
-  std::lock_guard lock(cancel_mu_);
-  if (server == nullptr) {
-    held_.reset();
-  } else {
-    held_ = CancelTarget{server->target(), server->backend_pid(), server->backend_secret()};
-  }
+void ClientSession::send_fatal_now(const Error& error) {
+  Bytes out;
+  append_error(out, "FATAL", error.sqlstate, error.message);
+  ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 std::optional<ClientSession::CancelTarget> ClientSession::cancel_target() {
   std::lock_guard lock(cancel_mu_);
-  return held_;
+  return held_target_;
 }
 
 void ClientSession::shut_down() {
   asio::post(client_.get_executor(), [self = shared_from_this()] {
     self->shutting_down_ = true;
-    self->shutdown_signal_.cancel();
     if (!self->logged_in_) {
       boost::system::error_code ec;
       self->client_.close(ec);
+      return;
     }
+    self->end(RelayEnd::Shutdown,
+              make_error("57P01", "terminating connection due to administrator command"));
   });
 }
 

@@ -1,13 +1,16 @@
 #pragma once
 // One client connection, from accept to close. The whole flow reads top to bottom in
-// ClientSession::serve(): startup -> authenticate -> wait for a server -> relay -> release.
+// ClientSession::serve(): startup -> authenticate -> (wait for a server) -> relay -> release.
+// The relay (client_relay.cc) lends the client a server per session, per transaction or per
+// statement, depending on its pool's mode.
 //
-// Client states (see docs/architecture.md):
-//   Startup       reading the startup packet (SSL/GSS requests answered 'N', cancels handled)
-//   Auth          the authentication exchange with the client
-//   Waiting       queued in its pool for a server
-//   Active        relaying to its server
-//   Closing       server being reset and released (or closed); client told why it ends
+// Client phases (docs/architecture.md has the full table):
+//   Login       startup packet and authentication
+//   Idle        logged in, holds no server, waits for the client's next message
+//   Waiting     queued in its pool for a server
+//   Busy        holds a server that owes it a reply
+//   IdleInTx    holds a server inside a transaction, waits for the client
+//   Held        holds a server between transactions (session mode only)
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -17,12 +20,13 @@
 #include "auth/scram_secret_cache.h"
 #include "auth/userlist.h"
 #include "config/config.h"
+#include "protocol/message_scanner.h"
 #include "protocol/startup.h"
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
 #include "proxy/pool_registry.h"
-#include "proxy/relay.h"
 #include "proxy/sessions.h"
+#include "proxy/startup_params.h"
 
 namespace reservoir::proxy {
 
@@ -35,6 +39,21 @@ struct Services {
   SessionRegistry* sessions = nullptr;
 };
 
+enum class Phase : std::uint8_t { Login, Idle, Waiting, Busy, IdleInTx, Held };
+
+// Why a relay ended.
+enum class RelayEnd {
+  None,
+  ClientTerminated,  // the client sent Terminate
+  ClientGone,        // the client's socket closed or failed
+  ServerGone,        // the server's socket closed or failed
+  ClientProtocolError,
+  ServerProtocolError,
+  Shutdown,          // Reservoir is shutting down
+  Timeout,           // a client timeout fired; the client was told which
+  PoolError,         // no server could be had; the client was told why
+};
+
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   ClientSession(Socket socket, Services services);
@@ -45,6 +64,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Asks the session to end with 57P01 (Reservoir shutting down). Any thread.
   void shut_down();
 
+  // Checks the client timeouts against `now`; posts the action to the session's own thread
+  // when one is due. Called about once a second from a sweeper. Any thread.
+  void check_timeouts(TimePoint now);
+
   // The server this client holds right now, for a CancelRequest. Any thread.
   struct CancelTarget {
     std::shared_ptr<const ServerTarget> target;
@@ -54,16 +77,33 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::optional<CancelTarget> cancel_target();
 
  private:
-  Task<std::string> serve();
-  Task<void> login_watchdog();  // returns the reason the session ended, for the log
+  // --- login (client_session.cc) ---
+  Task<std::string> serve();  // returns the reason the session ended, for the log
+  Task<void> login_watchdog();
   Task<Result<protocol::StartupMessage>> read_startup();
-  Task<Result<ClientAuthOutcome>> login();
   Task<void> handle_cancel(const protocol::CancelRequest& request);
-  Task<Status> sync_parameters(ServerConn& server);
-  Task<bool> send_welcome(ServerConn& server);
-  Task<std::string> finish(PoolState& ps, Lease lease, const RelayOutcome& outcome);
+  Task<bool> send_welcome(const std::vector<std::pair<std::string, std::string>>& params);
+  std::vector<std::pair<std::string, std::string>> client_view(
+      const std::vector<std::pair<std::string, std::string>>& server_params) const;
   Task<void> send_fatal(const Error& error);
+  void send_fatal_now(const Error& error);  // non-blocking, for timeouts
+
+  // --- relay (client_relay.cc) ---
+  Task<RelayEnd> relay();
+  Task<void> client_reader();
+  Task<void> server_reader(ServerConn& server);
+  Task<bool> attach_server(std::uint64_t requests);
+  Task<Status> sync_parameters(ServerConn& server);
+  bool release_ready() const;
+  Task<void> release_server();
+  Task<void> capture_and_reset(ServerConn& server);
+  Task<std::string> finish();
+  bool server_idle() const;
+  void end(RelayEnd why, Error error = {});
   void hold(ServerConn* server);
+  void set_phase(Phase phase);
+  void note_client_sql(ByteView chunk);
+  void track_server_message(const protocol::MessageHeader& h, ByteView chunk, ServerConn& server);
 
   Socket client_;
   Services services_;
@@ -74,13 +114,38 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string peer_;
   std::string database_;
   std::string user_;
-  asio::steady_timer shutdown_signal_;
   asio::steady_timer login_timer_;
   bool logged_in_ = false;
   std::atomic<bool> shutting_down_{false};
 
-  std::mutex cancel_mu_;  // guards held_ against CancelRequests from other threads
-  std::optional<CancelTarget> held_;
+  // Relay state; touched only on the session's own thread.
+  PoolState* pool_ = nullptr;
+  config::PoolMode mode_ = config::PoolMode::Session;
+  std::optional<Lease> held_;
+  SettingList settings_wanted_;        // startup settings plus SETs captured from the client
+  protocol::MessageScanner from_client_;
+  protocol::MessageScanner from_server_;
+  std::uint64_t replies_expected_ = 0;  // Query, Sync, FunctionCall: one ReadyForQuery each
+  std::uint64_t replies_seen_ = 0;
+  int unsynced_ = 0;                    // extended-protocol messages since the last Sync
+  bool writing_to_server_ = false;
+  bool releasing_ = false;              // server being cleaned and given back
+  bool settings_touched_ = false;       // the client may have changed session settings
+  bool server_reader_running_ = false;
+  char set_carry_[2] = {0, 0};          // last bytes of the previous chunk, for note_client_sql
+  RelayEnd end_ = RelayEnd::None;
+  Error end_error_;
+  asio::steady_timer reader_exit_;      // cancelled when the server reader stops
+  asio::steady_timer release_gate_;     // cancelled when a release finishes
+
+  // Read by the timeout sweeper from another thread.
+  std::atomic<Phase> phase_{Phase::Login};
+  std::atomic<TimePoint::rep> phase_since_{0};
+  std::atomic<TimePoint::rep> tx_since_{0};
+  std::atomic<bool> query_cancel_sent_{false};
+
+  std::mutex cancel_mu_;  // guards held_target_ against CancelRequests from other threads
+  std::optional<CancelTarget> held_target_;
 };
 
 }  // namespace reservoir::proxy

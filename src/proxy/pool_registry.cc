@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include "proxy/server_query.h"
+
 namespace reservoir::proxy {
 
 namespace {
@@ -24,6 +26,15 @@ Duration next_retry_delay(Duration current, Duration cap) {
   return std::chrono::duration_cast<Duration>(next * jitter(rng));
 }
 
+// Up to 10% of server_lifetime earlier, so servers opened together do not expire together.
+TimePoint born_with_jitter(const PoolState& ps, TimePoint now) {
+  const Duration lifetime = ps.pool.limits().server_lifetime;
+  if (lifetime == Duration::max()) return now;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> share(0.0, 0.1);
+  return now - std::chrono::duration_cast<Duration>(lifetime * share(rng));
+}
+
 }  // namespace
 
 PoolRegistry::PoolRegistry(std::shared_ptr<const config::Config> config,
@@ -39,6 +50,9 @@ pool::PoolLimits PoolRegistry::limits_for(const config::DatabaseEntry& entry,
   if (entry.pool_size) l.pool_size = *entry.pool_size;
   if (u && u->pool_size) l.pool_size = *u->pool_size;
   l.min_pool_size = entry.min_pool_size.value_or(s.min_pool_size);
+  l.reserve_pool_size = entry.reserve_pool_size.value_or(s.reserve_pool_size);
+  if (u && u->reserve_pool_size) l.reserve_pool_size = *u->reserve_pool_size;
+  l.reserve_pool_timeout = to_duration(s.reserve_pool_timeout);
   l.max_waiting_clients = s.max_waiting_clients;
   l.server_lifetime = to_duration(s.server_lifetime);
   l.server_idle_timeout = to_duration(s.server_idle_timeout);
@@ -101,7 +115,9 @@ Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const st
 
 int PoolRegistry::plan_connects(PoolState& ps) {
   int count = 0;
-  while (ps.pool.connect_verdict(*ps.db_budget, *ps.user_budget) == pool::ConnectVerdict::Connect) {
+  const TimePoint now = SteadyClock::now();
+  while (ps.pool.connect_verdict(*ps.db_budget, *ps.user_budget, now) ==
+         pool::ConnectVerdict::Connect) {
     ps.pool.connect_started();
     ++ps.db_budget->used;
     ++ps.user_budget->used;
@@ -125,12 +141,14 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
   {
     Guard lock(mu_);
     if (server) {
+      if (!ps.last_connect_error.empty()) spdlog::info("pool {}: server login works again", ps.name());
       spdlog::debug("pool {}: server {} connected (backend pid {})", ps.name(), (*server)->id(),
                     (*server)->backend_pid());
       ps.retry_delay = Duration::zero();
       ps.last_connect_error.clear();
+      ps.server_params = (*server)->reported_params();
       const TimePoint now = SteadyClock::now();
-      dispatch(ps, ps.pool.connect_succeeded(Lease{std::move(*server), now}, now));
+      dispatch(ps, ps.pool.connect_succeeded(Lease{std::move(*server), born_with_jitter(ps, now)}, now));
       more = plan_connects(ps);
     } else {
       connect_failed(ps, server.error(), ex);
@@ -143,9 +161,12 @@ void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Execu
   ps.pool.connect_failed();
   --ps.db_budget->used;
   --ps.user_budget->used;
+  // One warning per distinct failure, not one per retry, while PostgreSQL stays down.
+  const auto level = ps.last_connect_error == error.message ? spdlog::level::debug
+                                                             : spdlog::level::warn;
+  spdlog::log(level, "pool {}: server login failed: {} (SQLSTATE {})", ps.name(), error.message,
+              error.sqlstate);
   ps.last_connect_error = error.message;
-  spdlog::warn("pool {}: server login failed: {} (SQLSTATE {})", ps.name(), error.message,
-               error.sqlstate);
   if (is_server_refusal(error)) {
     // Retrying cannot help (bad password, unknown database): tell every waiter now.
     for (auto id : ps.pool.take_all_waiters()) {
@@ -213,14 +234,18 @@ Error PoolRegistry::exhausted_error(const PoolState& ps, Duration waited) const 
   std::string msg = fmt::format(
       "pool \"{}\" exhausted: waited {:.1f} s for a server connection (pool_size={}, "
       "reserve_pool_size={}, {} in use, {} waiting); raise pool_size or query_wait_timeout",
-      ps.name(), seconds, ps.pool.limits().pool_size, config_->settings.reserve_pool_size,
+      ps.name(), seconds, ps.pool.limits().pool_size, ps.pool.limits().reserve_pool_size,
       c.active, c.waiting);
   if (!ps.last_connect_error.empty()) msg += "; last server login error: " + ps.last_connect_error;
   return make_error("53300", std::move(msg));
 }
 
-Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint deadline) {
+Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint deadline,
+                                          WaitNotice notice) {
   const TimePoint started = SteadyClock::now();
+  const Duration notify_after = to_duration(config()->settings.query_wait_notify);
+  TimePoint notify_at = notice && notify_after > Duration::zero() ? started + notify_after
+                                                                  : TimePoint::max();
   for (;;) {
     auto waiter = std::make_shared<Waiter>(ex);
     std::optional<Lease> got;
@@ -242,39 +267,102 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
       }
     }
     spawn_connects(ps, ex, connects);
-    if (!got) {
-      waiter->timer.expires_at(deadline);
+    while (!got) {
+      waiter->timer.expires_at(std::min(deadline, notify_at));
       (void)co_await waiter->timer.async_wait(nothrow);
       Guard lock(mu_);
       if (waiter->lease) {
         got = std::move(waiter->lease);
       } else if (waiter->error) {
         co_return *waiter->error;
-      } else {
+      } else if (SteadyClock::now() >= notify_at && SteadyClock::now() < deadline) {
+        notify_at = TimePoint::max();
+        notice(ps.pool.position(waiter->id));
+      } else if (SteadyClock::now() >= deadline) {
         ps.pool.cancel_wait(waiter->id);
         ps.waiters.erase(waiter->id);
         co_return exhausted_error(ps, SteadyClock::now() - started);
       }
     }
-    if (!got->server->looks_alive()) {
-      spdlog::info("pool {}: idle server {} was closed by PostgreSQL; replacing it", ps.name(),
-                   got->server->id());
-      discard(ps, std::move(*got), ex);
-      continue;
-    }
+    if (!co_await check_server(ps, *got)) continue;
     got->server->rebind(ex);
     co_return std::move(*got);
   }
+}
+
+// A lent server must be alive; one idle longer than server_check_delay also runs
+// server_check_query. A failed server is closed and the caller tries again.
+Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease) {
+  const Executor ex = lease.server->socket().get_executor();
+  if (!lease.server->looks_alive()) {
+    spdlog::info("pool {}: idle server {} was closed by PostgreSQL; replacing it", ps.name(),
+                 lease.server->id());
+    discard(ps, std::move(lease), ex);
+    co_return false;
+  }
+  const auto cfg = config();
+  const Duration delay = to_duration(cfg->settings.server_check_delay);
+  if (lease.idle_since == TimePoint{} || SteadyClock::now() - lease.idle_since < delay) {
+    co_return true;
+  }
+  auto checked = co_await run_on_server(*lease.server, cfg->settings.server_check_query);
+  if (checked) co_return true;
+  spdlog::info("pool {}: server {} failed server_check_query ({}); replacing it", ps.name(),
+               lease.server->id(), checked.error().message);
+  discard(ps, std::move(lease), ex);
+  co_return false;
+}
+
+std::vector<std::pair<std::string, std::string>> PoolRegistry::server_params(PoolState& ps) {
+  Guard lock(mu_);
+  return ps.server_params;
 }
 
 void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
   int connects = 0;
   {
     Guard lock(mu_);
-    dispatch(ps, ps.pool.release(std::move(lease), SteadyClock::now()));
-    connects = plan_connects(ps);
+    if (lease.server->target()->generation != ps.target->generation) {
+      // The configuration changed how this pool logs in: replace the server.
+      ps.pool.discard_active();
+      close_server(ps, lease);
+      connects = plan_connects(ps);
+    } else {
+      dispatch(ps, ps.pool.release(std::move(lease), SteadyClock::now()));
+      connects = plan_connects(ps);
+    }
   }
   spawn_connects(ps, ex, connects);
+}
+
+void PoolRegistry::reload(std::shared_ptr<const config::Config> config,
+                          std::shared_ptr<const auth::CredentialStore> credentials,
+                          const Executor& ex) {
+  std::vector<std::pair<PoolState*, int>> connects;
+  {
+    Guard lock(mu_);
+    config_ = std::move(config);
+    credentials_ = std::move(credentials);
+    for (auto& [key, ps] : pools_) {
+      const config::DatabaseEntry* entry = config_->find_database(ps->database);
+      if (entry == nullptr) continue;  // removed: its clients keep their servers until they leave
+      ps->pool.set_limits(limits_for(*entry, ps->user));
+      const config::UserEntry* u = config_->find_user(ps->user);
+      ps->mode = u && u->pool_mode ? *u->pool_mode
+                                   : entry->pool_mode.value_or(config_->settings.pool_mode);
+      auto target = std::const_pointer_cast<ServerTarget>(make_target(*entry, ps->user));
+      if (target->dbname.empty()) target->dbname = ps->database;
+      target->scram_client_key = ps->target->scram_client_key;
+      target->generation = ps->target->generation + (target->same_login(*ps->target) ? 0 : 1);
+      ps->target = std::move(target);
+      ps->db_budget->limit = entry->max_db_connections.value_or(config_->settings.max_db_connections);
+      ps->user_budget->limit = u && u->max_user_connections ? *u->max_user_connections
+                                                            : config_->settings.max_user_connections;
+      for (auto& lease : ps->pool.take_excess_idle()) close_server(*ps, lease);
+      connects.emplace_back(ps.get(), plan_connects(*ps));
+    }
+  }
+  for (auto& [ps, count] : connects) spawn_connects(*ps, ex, count);
 }
 
 void PoolRegistry::discard(PoolState& ps, Lease lease, const Executor& ex) {

@@ -7,6 +7,7 @@
 // Locking: one mutex, held only for bookkeeping (no I/O, no coroutine suspension inside).
 // Waking a waiter on another worker is a post() to that worker's loop.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,9 @@ struct PoolState {
   Duration retry_delay{};      // backoff after a failed connect; zero after a success
   bool retry_scheduled = false;
   std::string last_connect_error;
+  // ParameterStatus values of the newest server: what a client of a transaction pool is
+  // shown at login without being lent a server.
+  std::vector<std::pair<std::string, std::string>> server_params;
 
   explicit PoolState(pool::PoolLimits limits) : pool(limits) {}
   std::string name() const { return database + "/" + user; }
@@ -60,10 +64,23 @@ class PoolRegistry {
   // 3D000 when neither the database nor "*" is in [databases].
   Result<PoolState*> find_pool(const std::string& database, const std::string& user);
 
+  // Called while a client waits, once query_wait_notify has passed, with its place in line.
+  using WaitNotice = std::function<void(int position)>;
+
   // Waits (FIFO) for a clean, live server until `deadline`; the lease's socket is bound to
-  // `ex`. Errors: 53300 when the queue is full or the wait timed out (the message says what
-  // ran out and what to change), or the error PostgreSQL gave when logging in failed.
-  Task<Result<Lease>> acquire(PoolState& ps, Executor ex, TimePoint deadline);
+  // `ex`. A server idle longer than server_check_delay is checked first. Errors: 53300 when
+  // the queue is full or the wait timed out (the message says what ran out and what to
+  // change), or the error PostgreSQL gave when logging in failed.
+  Task<Result<Lease>> acquire(PoolState& ps, Executor ex, TimePoint deadline,
+                              WaitNotice notice = {});
+
+  // The ParameterStatus values of the pool's newest server (empty before the first login).
+  std::vector<std::pair<std::string, std::string>> server_params(PoolState& ps);
+
+  // Applies a reloaded configuration: pool sizes and limits change at once, servers whose
+  // login changed are replaced as they come back, idle servers beyond a smaller size close.
+  void reload(std::shared_ptr<const config::Config> config,
+              std::shared_ptr<const auth::CredentialStore> credentials, const Executor& ex);
 
   // Gives back a clean server (idle, ReadyForQuery 'I', reset done).
   void release(PoolState& ps, Lease lease, const Executor& ex);
@@ -82,7 +99,10 @@ class PoolRegistry {
   // Shutdown: wakes every waiting client with `error` and closes every idle server.
   void shut_down(const Error& error);
 
-  std::shared_ptr<const config::Config> config() const { return config_; }
+  std::shared_ptr<const config::Config> config() {
+    Guard lock(mu_);
+    return config_;
+  }
 
  private:
   using Guard = std::lock_guard<std::mutex>;
@@ -95,6 +115,7 @@ class PoolRegistry {
   void wake(const std::shared_ptr<Waiter>& waiter);                           // under lock
   void close_server(PoolState& ps, Lease& lease);                             // under lock
   Error exhausted_error(const PoolState& ps, Duration waited) const;
+  Task<bool> check_server(PoolState& ps, Lease& lease);
   std::shared_ptr<const ServerTarget> make_target(const config::DatabaseEntry& entry,
                                                   const std::string& user) const;
   pool::PoolLimits limits_for(const config::DatabaseEntry& entry, const std::string& user) const;

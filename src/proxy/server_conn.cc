@@ -111,27 +111,19 @@ Result<Bytes> answer_auth(const Authentication& a, const ServerTarget& t,
 
 }  // namespace
 
+bool ServerTarget::same_login(const ServerTarget& o) const {
+  return host == o.host && port == o.port && dbname == o.dbname && user == o.user &&
+         password == o.password && md5_hash == o.md5_hash && scram_secret == o.scram_secret &&
+         extra_params == o.extra_params;
+}
+
 std::string ServerTarget::describe() const {
   return (host.empty() ? std::string("/var/run/postgresql") : host) + ":" +
          std::to_string(port) + "/" + dbname;
 }
 
-void ServerConn::note_reset() {
-  for (const auto& [key, value] : set_by_us_) params_.erase(key);
-  set_by_us_.clear();
-}
-
 std::vector<std::pair<std::string, std::string>> ServerConn::reported_params() const {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [key, value] : params_) {
-    if (set_by_us_.count(key) == 0) out.emplace_back(key, value);
-  }
-  return out;
-}
-
-void ServerConn::note_set(const std::string& key, const std::string& value) {
-  set_by_us_[key] = value;
-  params_[key] = value;
+  return {params_.begin(), params_.end()};
 }
 
 bool ServerConn::looks_alive() const {

@@ -28,6 +28,12 @@ struct ServerTarget {
   Bytes scram_client_key;
   protocol::StartupParams extra_params;          // application_name etc. from the entry
   Duration connect_timeout = std::chrono::seconds(15);
+  // Bumped when a reload changes how servers are reached; servers of an older generation
+  // are closed when they come back to the pool.
+  std::uint64_t generation = 0;
+
+  // Same server, same login (everything but generation and the learned SCRAM key).
+  bool same_login(const ServerTarget& other) const;
 
   // "host:port/dbname" for logs and errors.
   std::string describe() const;
@@ -43,13 +49,15 @@ class ServerConn {
   const std::shared_ptr<const ServerTarget>& target() const { return target_; }
   std::uint64_t id() const { return id_; }
 
-  // ParameterStatus values as last reported, plus values Reservoir SET on it that the server
-  // does not report; cleared of the latter by note_reset().
+  // ParameterStatus values as last reported by the server.
   std::map<std::string, std::string, std::less<>>& params() { return params_; }
-  void note_reset();
-  // The values the server itself reported (what a client should see as ParameterStatus).
   std::vector<std::pair<std::string, std::string>> reported_params() const;
-  void note_set(const std::string& key, const std::string& value);
+  // Settings Reservoir applied for the client now holding it (lower-case name -> value);
+  // forgotten by note_reset() once the server is reset.
+  const std::map<std::string, std::string, std::less<>>& applied() const { return applied_; }
+  void note_applied(const std::string& name, const std::string& value) { applied_[name] = value; }
+  void note_unapplied(const std::string& name) { applied_.erase(name); }
+  void note_reset() { applied_.clear(); }
 
   // A cheap, non-blocking look at an idle server: false if PostgreSQL closed it or sent
   // something unasked (such as a FATAL before shutting down).
@@ -76,7 +84,7 @@ class ServerConn {
   std::int32_t secret_ = 0;
   std::shared_ptr<const ServerTarget> target_;
   std::map<std::string, std::string, std::less<>> params_;
-  std::map<std::string, std::string, std::less<>> set_by_us_;
+  std::map<std::string, std::string, std::less<>> applied_;
   std::uint64_t id_ = 0;
 };
 

@@ -83,30 +83,59 @@ SettingList requested_settings(const protocol::StartupMessage& startup,
   return list;
 }
 
-SettingList settings_to_apply(const SettingList& requested,
-                              const std::map<std::string, std::string, std::less<>>& current) {
-  SettingList out;
-  for (const auto& [name, value] : requested) {
-    auto it = std::find_if(current.begin(), current.end(),
-                           [&](const auto& kv) { return lower(kv.first) == name; });
-    if (it == current.end() || it->second != value) out.emplace_back(name, value);
+SettingChanges settings_to_apply(const SettingList& wanted, const SettingMap& applied,
+                                 const SettingMap& reported) {
+  SettingChanges out;
+  for (const auto& [name, value] : wanted) {
+    const std::string* current = nullptr;
+    if (auto it = applied.find(name); it != applied.end()) {
+      current = &it->second;
+    } else {
+      for (const auto& [key, v] : reported) {
+        if (lower(key) == name) current = &v;
+      }
+    }
+    if (current == nullptr || *current != value) out.set.emplace_back(name, value);
+  }
+  for (const auto& [name, value] : applied) {
+    const bool still_wanted = std::any_of(wanted.begin(), wanted.end(),
+                                          [&](const auto& w) { return w.first == name; });
+    if (!still_wanted) out.reset.push_back(name);
   }
   return out;
 }
 
-std::string set_statement(const SettingList& settings) {
+namespace {
+void append_literal(std::string& sql, std::string_view value) {
+  sql += '\'';
+  for (char c : value) {
+    if (c == '\0') break;
+    if (c == '\'') sql += '\'';
+    sql += c;
+  }
+  sql += '\'';
+}
+}  // namespace
+
+std::string change_statement(const SettingChanges& changes) {
   std::string sql;
-  for (const auto& [name, value] : settings) {
+  std::string calls;
+  for (const auto& [name, value] : changes.set) {
     if (!is_setting_name(name)) continue;
-    sql += "SET " + name + " = '";
-    for (char c : value) {
-      if (c == '\'') sql += '\'';
-      if (c == '\0') break;
-      sql += c;
-    }
-    sql += "';";
+    calls += calls.empty() ? "SELECT " : ", ";
+    calls += "pg_catalog.set_config(";
+    append_literal(calls, name);
+    calls += ", ";
+    append_literal(calls, value);
+    calls += ", false)";
+  }
+  if (!calls.empty()) sql = calls + ";";
+  for (const auto& name : changes.reset) {
+    if (is_setting_name(name)) sql += "RESET " + name + ";";
   }
   return sql;
 }
+
+std::string lower_ascii(std::string_view s) { return lower(s); }
 
 }  // namespace reservoir::proxy

@@ -18,13 +18,26 @@ using SettingList = std::vector<std::pair<std::string, std::string>>;
 SettingList requested_settings(const protocol::StartupMessage& startup,
                                const std::vector<std::string>& ignored);
 
-// The requested settings whose value differs from what the server has now (`current`,
-// keyed by the server's own spelling, compared case-insensitively).
-SettingList settings_to_apply(const SettingList& requested,
-                              const std::map<std::string, std::string, std::less<>>& current);
+using SettingMap = std::map<std::string, std::string, std::less<>>;
 
-// One statement: `SET name = 'value'; ...` with values quoted as SQL literals. Names that
-// are not plain identifiers are skipped (they could not be settings anyway).
-std::string set_statement(const SettingList& settings);
+// What to change on a server so that it has exactly a client's settings.
+struct SettingChanges {
+  SettingList set;                  // settings whose value differs or is unknown
+  std::vector<std::string> reset;   // settings applied for an earlier client, unwanted now
+  bool empty() const { return set.empty() && reset.empty(); }
+};
+
+// Compares the client's `wanted` settings with the server's: `applied` (lower-case names
+// Reservoir set on it) first, then `reported` (ParameterStatus, any case).
+SettingChanges settings_to_apply(const SettingList& wanted, const SettingMap& applied,
+                                 const SettingMap& reported);
+
+// One statement that makes the changes: set_config() for each value (which parses list
+// settings such as search_path as the server's config file would) and RESET for the rest.
+// Names that are not plain identifiers are skipped (they could not be settings anyway).
+std::string change_statement(const SettingChanges& changes);
+
+// Lower-cases ASCII.
+std::string lower_ascii(std::string_view s);
 
 }  // namespace reservoir::proxy

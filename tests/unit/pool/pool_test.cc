@@ -176,3 +176,63 @@ TEST(ShouldConnectTest, MinPoolSizeCreatesDemand) {
 
 }  // namespace
 }  // namespace reservoir::pool
+
+namespace reservoir::pool {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ReserveTest, ReserveOpensOnlyAfterTheHeadWaitedLongEnough) {
+  PoolLimits l;
+  l.pool_size = 2;
+  l.reserve_pool_size = 1;
+  l.reserve_pool_timeout = 5s;
+  PoolCounts c;
+  c.active = 2;
+  c.waiting = 1;
+  c.longest_wait = 1s;
+  EXPECT_EQ(should_connect(c, l, {}, {}), ConnectVerdict::PoolFull);
+  c.longest_wait = 6s;
+  EXPECT_EQ(should_connect(c, l, {}, {}), ConnectVerdict::Connect);
+  c.active = 3;
+  EXPECT_EQ(should_connect(c, l, {}, {}), ConnectVerdict::PoolFull);
+}
+
+TEST(ReserveTest, PoolMeasuresTheHeadWaitForTheReserve) {
+  ManualClock clock;
+  PoolLimits l;
+  l.pool_size = 0;
+  l.reserve_pool_size = 1;
+  l.reserve_pool_timeout = 5s;
+  Pool<int> pool(l);
+  (void)pool.acquire(1, clock.now());
+  EXPECT_EQ(pool.connect_verdict({}, {}, clock.now()), ConnectVerdict::PoolFull);
+  clock.advance(5s);
+  EXPECT_EQ(pool.connect_verdict({}, {}, clock.now()), ConnectVerdict::Connect);
+  EXPECT_EQ(pool.position(1), 1);
+  EXPECT_EQ(pool.position(9), 0);
+}
+
+TEST(ShrinkTest, ServersAboveANewSmallerSizeAreClosed) {
+  ManualClock clock;
+  PoolLimits l;
+  l.pool_size = 3;
+  Pool<int> pool(l);
+  for (int id = 1; id <= 3; ++id) {
+    pool.connect_started();
+    (void)pool.connect_succeeded({id, clock.now()}, clock.now());
+  }
+  auto a = pool.acquire(1, clock.now());
+  auto b = pool.acquire(2, clock.now());
+  l.pool_size = 1;
+  pool.set_limits(l);
+  EXPECT_EQ(pool.take_excess_idle().size(), 1u);  // one idle, two active: the idle one goes
+  auto r = pool.release(std::move(*a.lease), clock.now());
+  EXPECT_EQ(r.kind, Pool<int>::ReleaseKind::Close);  // still two held against a size of one
+  r = pool.release(std::move(*b.lease), clock.now());
+  EXPECT_EQ(r.kind, Pool<int>::ReleaseKind::ToIdle);
+  EXPECT_EQ(pool.counts().total(), 1);
+}
+
+}  // namespace
+}  // namespace reservoir::pool

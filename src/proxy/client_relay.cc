@@ -1,0 +1,450 @@
+// The relay: how a logged-in client is lent servers and how bytes flow between them.
+//
+// Two coroutines per client, both on the client's thread:
+//   client_reader  reads the client; when it has something for a server and holds none, it
+//                  waits for one (attach_server); then it forwards the bytes as they came.
+//   server_reader  runs while a server is held; forwards the server's bytes to the client
+//                  and, in transaction and statement mode, gives the server back as soon as
+//                  it has answered everything and is idle (release_ready).
+// MessageScanners on both streams find message boundaries without copying; nothing is
+// buffered beyond one read.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include "protocol/message_types.h"
+#include "protocol/messages/error_response.h"
+#include "protocol/messages/parameter_status.h"
+#include "protocol/messages/ready_for_query.h"
+#include "proxy/client_session.h"
+#include "proxy/server_query.h"
+
+namespace reservoir::proxy {
+
+namespace {
+
+constexpr std::size_t kRelayBufferSize = 16 * 1024;
+
+Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
+
+bool identifier_char(unsigned char c) { return std::isalnum(c) || c == '_'; }
+
+// True if `text` may change a session setting: a word starting with "set" or "reset"
+// (SET, RESET, set_config(...)). Cheap and conservative; a false positive costs one check.
+bool mentions_set(const char* text, std::size_t n, char before) {
+  for (std::size_t i = 0; i + 3 <= n; ++i) {
+    const char c = text[i];
+    if (c != 's' && c != 'S') continue;
+    if ((text[i + 1] | 0x20) != 'e' || (text[i + 2] | 0x20) != 't') continue;
+    char prev = i > 0 ? text[i - 1] : before;
+    if (i >= 2 && (prev | 0x20) == 'e' && (text[i - 2] | 0x20) == 'r') {
+      prev = i > 2 ? text[i - 3] : ' ';  // "reset": look before the "re"
+    }
+    if (!identifier_char(static_cast<unsigned char>(prev))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void ClientSession::set_phase(Phase phase) {
+  phase_.store(phase, std::memory_order_relaxed);
+  phase_since_.store(SteadyClock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+void ClientSession::end(RelayEnd why, Error error) {
+  if (end_ != RelayEnd::None) return;
+  end_ = why;
+  end_error_ = std::move(error);
+  boost::system::error_code ec;
+  client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
+  release_gate_.cancel();
+  if (held_ && server_reader_running_) held_->server->socket().cancel(ec);
+}
+
+void ClientSession::hold(ServerConn* server) {
+  std::lock_guard lock(cancel_mu_);
+  if (server == nullptr) {
+    held_target_.reset();
+  } else {
+    held_target_ = CancelTarget{server->target(), server->backend_pid(), server->backend_secret()};
+  }
+}
+
+Task<RelayEnd> ClientSession::relay() {
+  if (held_ && !server_reader_running_) {
+    server_reader_running_ = true;
+    asio::co_spawn(client_.get_executor(), server_reader(*held_->server), asio::detached);
+  }
+  co_await client_reader();
+  if (server_reader_running_) {
+    boost::system::error_code ec;
+    if (held_) held_->server->socket().cancel(ec);
+    reader_exit_.expires_at(TimePoint::max());
+    while (server_reader_running_) (void)co_await reader_exit_.async_wait(nothrow);
+  }
+  co_return end_;
+}
+
+Task<void> ClientSession::client_reader() {
+  std::vector<std::uint8_t> buf(kRelayBufferSize);
+  set_phase(held_ ? Phase::Held : Phase::Idle);
+  while (end_ == RelayEnd::None) {
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(buf), nothrow);
+    if (end_ != RelayEnd::None) co_return;
+    if (ec) co_return end(RelayEnd::ClientGone);
+    ByteView chunk(buf.data(), n);
+    std::optional<std::size_t> cut;
+    std::uint64_t requests = 0;
+    Status scanned = from_client_.scan(chunk, [&](const protocol::MessageHeader& h) {
+      if (cut) return;
+      switch (h.type) {
+        case protocol::msg::kTerminate: cut = h.offset; break;
+        case protocol::msg::kQuery:
+        case protocol::msg::kFunctionCall: ++requests; break;
+        case protocol::msg::kSync: ++requests; unsynced_ = 0; break;
+        case protocol::msg::kParse:
+        case protocol::msg::kBind:
+        case protocol::msg::kExecute:
+        case protocol::msg::kDescribe:
+        case protocol::msg::kClose: ++unsynced_; break;
+        default: break;
+      }
+    });
+    if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
+    const std::size_t forward = cut.value_or(n);
+    if (forward > 0) {
+      if (mode_ != config::PoolMode::Session) note_client_sql(chunk.first(forward));
+      while (releasing_) {  // the server is being given back: wait, then take a new one
+        release_gate_.expires_at(TimePoint::max());
+        (void)co_await release_gate_.async_wait(nothrow);
+        if (end_ != RelayEnd::None) co_return;
+      }
+      if (!held_ && !co_await attach_server(requests)) continue;
+      replies_expected_ += requests;
+      set_phase(Phase::Busy);
+      query_cancel_sent_ = false;
+      writing_to_server_ = true;
+      const bool written = co_await write_all(held_->server->socket(), chunk.first(forward));
+      writing_to_server_ = false;
+      if (end_ != RelayEnd::None) co_return;
+      if (!written) co_return end(RelayEnd::ServerGone);
+    }
+    if (cut) co_return end(RelayEnd::ClientTerminated);
+  }
+}
+
+// Notes that the client may be changing session settings, so that its server is cleaned
+// before another client gets it. Looks across chunk boundaries with two carried bytes.
+void ClientSession::note_client_sql(ByteView chunk) {
+  if (settings_touched_ || chunk.empty()) return;
+  char joined[5] = {set_carry_[0], set_carry_[1], 0, 0, 0};
+  const std::size_t head = std::min<std::size_t>(chunk.size(), 3);
+  std::memcpy(joined + 2, chunk.data(), head);
+  if (mentions_set(joined, 2 + head, ' ') ||
+      mentions_set(reinterpret_cast<const char*>(chunk.data()), chunk.size(), set_carry_[1])) {
+    settings_touched_ = true;
+  }
+  set_carry_[0] = chunk.size() >= 2 ? static_cast<char>(chunk[chunk.size() - 2]) : set_carry_[1];
+  set_carry_[1] = static_cast<char>(chunk.back());
+}
+
+// Waits for a server for the request(s) just read. On failure the client is answered with
+// the error (and ReadyForQuery, so it can retry) or, where that is not possible, ended.
+Task<bool> ClientSession::attach_server(std::uint64_t requests) {
+  set_phase(Phase::Waiting);
+  const Duration wait = to_duration(settings_.query_wait_timeout);
+  const TimePoint deadline = wait > Duration::zero() ? SteadyClock::now() + wait : TimePoint::max();
+  auto notice = [this](int position) {
+    Bytes out;
+    auto n = protocol::NoticeResponse::make(
+        "NOTICE", "00000",
+        fmt::format("waiting for a server connection in pool \"{}\": {} client(s) ahead", pool_->name(),
+                    position > 0 ? position - 1 : 0));
+    n.encode(out);
+    ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  };
+  auto lease = co_await services_.pools->acquire(*pool_, client_.get_executor(), deadline,
+                                                 logged_in_ ? notice : PoolRegistry::WaitNotice{});
+  if (lease && shutting_down_) {
+    services_.pools->release(*pool_, std::move(*lease), client_.get_executor());
+    lease = make_error("57P01", "terminating connection due to administrator command");
+  }
+  if (lease) {
+    held_ = std::move(*lease);
+    from_server_.reset();
+    replies_expected_ = replies_seen_ = 0;
+    auto synced = co_await sync_parameters(*held_->server);
+    if (synced) {
+      hold(held_->server.get());
+      if (end_ == RelayEnd::None && pool_ != nullptr && logged_in_ && !server_reader_running_ &&
+          requests + unsynced_ > 0) {
+        server_reader_running_ = true;
+        asio::co_spawn(client_.get_executor(), server_reader(*held_->server), asio::detached);
+      }
+      co_return true;
+    }
+    spdlog::warn("client {}: could not apply its settings on a server: {}", peer_,
+                 synced.error().message);
+    services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+    held_.reset();
+    lease = synced.error();
+  }
+  const Error& error = lease.error();
+  const bool can_continue = requests > 0 && unsynced_ == 0 && from_client_.at_boundary() &&
+                            error.sqlstate == "53300";
+  if (!can_continue) {
+    co_await send_fatal(error);
+    end(RelayEnd::PoolError, error);
+    co_return false;
+  }
+  spdlog::info("client {} {}@{}: {}", peer_, user_, database_, error.message);
+  Bytes out;
+  append_error(out, "ERROR", error.sqlstate, error.message);
+  for (std::uint64_t i = 0; i < requests; ++i) protocol::ReadyForQuery{'I'}.encode(out);
+  if (!co_await write_all(client_, out)) end(RelayEnd::ClientGone);
+  set_phase(Phase::Idle);
+  co_return false;
+}
+
+// Gives the server exactly this client's settings before the client's bytes reach it, so
+// that a client never sees another client's values.
+Task<Status> ClientSession::sync_parameters(ServerConn& server) {
+  const SettingChanges changes = settings_to_apply(settings_wanted_, server.applied(), server.params());
+  if (changes.empty()) co_return Ok{};
+  const std::string sql = change_statement(changes);
+  if (!sql.empty()) {
+    auto applied = co_await run_on_server(server, sql);
+    if (!applied) co_return applied.error();
+  }
+  for (const auto& name : changes.reset) server.note_unapplied(name);
+  for (const auto& [name, value] : changes.set) server.note_applied(name, value);
+  co_return Ok{};
+}
+
+Task<void> ClientSession::server_reader(ServerConn& server) {
+  std::vector<std::uint8_t> buf(kRelayBufferSize);
+  while (end_ == RelayEnd::None) {
+    auto [ec, n] = co_await server.socket().async_read_some(asio::buffer(buf), nothrow);
+    if (end_ != RelayEnd::None) break;
+    if (ec) {
+      end(RelayEnd::ServerGone);
+      break;
+    }
+    ByteView chunk(buf.data(), n);
+    Status scanned = from_server_.scan(chunk, [&](const protocol::MessageHeader& h) {
+      track_server_message(h, chunk, server);
+    });
+    if (!scanned) {
+      end(RelayEnd::ServerProtocolError, scanned.error());
+      break;
+    }
+    if (!co_await write_all(client_, chunk)) {
+      end(RelayEnd::ClientGone);
+      break;
+    }
+    if (end_ != RelayEnd::None) break;
+    if (auto status = from_server_.ready_at_end();
+        status && replies_seen_ == replies_expected_ && !writing_to_server_) {
+      const bool in_tx = *status != 'I';
+      tx_since_ = in_tx ? (tx_since_ ? tx_since_.load() : SteadyClock::now().time_since_epoch().count()) : 0;
+      set_phase(in_tx ? Phase::IdleInTx : Phase::Held);
+      if (mode_ == config::PoolMode::Statement && in_tx) {
+        send_fatal_now(make_error("0A000", "transaction blocks are not allowed in statement "
+                                           "pooling mode (pool_mode=statement)"));
+        end(RelayEnd::PoolError);
+        break;
+      }
+    }
+    if (release_ready()) {
+      server_reader_running_ = false;  // release_server() needs the socket to itself
+      co_await release_server();
+      break;
+    }
+  }
+  server_reader_running_ = false;
+  reader_exit_.cancel();
+}
+
+// Keeps the server's ParameterStatus values current as they pass by.
+void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
+                                         ServerConn& server) {
+  if (h.type == protocol::msg::kReadyForQuery) {
+    ++replies_seen_;
+  } else if (h.type == protocol::msg::kParameterStatus) {
+    if (!h.straddled && h.end <= chunk.size()) {
+      auto p = protocol::ParameterStatus::decode(chunk.subspan(h.offset + 5, h.body_size()));
+      if (p) server.params()[p->name] = p->value;
+    }
+    settings_touched_ = true;  // the client changed a reported setting (or we could not read it)
+  }
+}
+
+// A server can go back to the pool when it has answered everything it was asked, the last
+// thing it said was ReadyForQuery 'I', and the client is between messages.
+bool ClientSession::release_ready() const {
+  if (mode_ == config::PoolMode::Session || !held_ || writing_to_server_) return false;
+  auto status = from_server_.ready_at_end();
+  return status && *status == 'I' && replies_seen_ == replies_expected_ && unsynced_ == 0 &&
+         from_client_.at_boundary();
+}
+
+Task<void> ClientSession::release_server() {
+  releasing_ = true;
+  hold(nullptr);
+  tx_since_ = 0;
+  if (settings_touched_) co_await capture_and_reset(*held_->server);
+  if (held_) {
+    services_.pools->release(*pool_, std::move(*held_), client_.get_executor());
+    held_.reset();
+  }
+  settings_touched_ = false;
+  releasing_ = false;
+  release_gate_.cancel();
+  set_phase(Phase::Idle);
+}
+
+// The client changed session settings: remember them as its own (they follow it to its next
+// server) and return the server to its defaults. A failure closes the server instead.
+Task<void> ClientSession::capture_and_reset(ServerConn& server) {
+  auto rows = co_await query_server(
+      server, "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session'");
+  if (rows) {
+    settings_wanted_.clear();
+    for (const auto& row : *rows) {
+      if (row.size() == 2) settings_wanted_.emplace_back(lower_ascii(row[0]), row[1]);
+    }
+    auto reset = co_await run_on_server(server, "RESET ALL");
+    if (reset) {
+      server.note_reset();
+      co_return;
+    }
+    rows = reset.error();
+  }
+  spdlog::warn("client {}: could not reset a server's settings ({}); closing it", peer_,
+               rows.error().message);
+  services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+  held_.reset();
+}
+
+bool ClientSession::server_idle() const {
+  return from_client_.at_boundary() && from_server_.at_boundary() && !writing_to_server_ &&
+         replies_seen_ == replies_expected_ && unsynced_ == 0 &&
+         (from_server_.last_type() == protocol::msg::kReadyForQuery ||
+          from_server_.messages_seen() == 0);
+}
+
+// Ends the session: tells the client why if it is still there, and returns the server to
+// its pool clean (rolled back, reset) or closes it.
+Task<std::string> ClientSession::finish() {
+  const Executor ex = client_.get_executor();
+  std::string reason;
+  bool server_usable = true;
+  switch (end_) {
+    case RelayEnd::None:
+    case RelayEnd::ClientTerminated: reason = "client closed the connection"; break;
+    case RelayEnd::ClientGone: reason = "client connection lost"; break;
+    case RelayEnd::ServerGone:
+      if (from_server_.at_boundary()) {
+        co_await send_fatal(make_error("08006", "server closed the connection unexpectedly"));
+      }
+      reason = "server connection lost";
+      server_usable = false;
+      break;
+    case RelayEnd::ClientProtocolError:
+      co_await send_fatal(end_error_);
+      reason = "client protocol error: " + end_error_.message;
+      break;
+    case RelayEnd::ServerProtocolError:
+      co_await send_fatal(make_error("08P01", "invalid message from server: " + end_error_.message));
+      reason = "server protocol error";
+      server_usable = false;
+      break;
+    case RelayEnd::Shutdown:
+      if (from_server_.at_boundary()) co_await send_fatal(end_error_);
+      reason = "shutdown";
+      server_usable = false;
+      break;
+    case RelayEnd::Timeout:
+    case RelayEnd::PoolError:
+      reason = end_error_.message;
+      break;
+  }
+  hold(nullptr);
+  if (!held_) co_return reason;
+  Lease lease = std::move(*held_);
+  held_.reset();
+  if (!server_usable || !server_idle()) {
+    services_.pools->discard(*pool_, std::move(lease), ex);
+    co_return reason + " (its server was busy or lost, closed)";
+  }
+  const char status = from_server_.ready_status();
+  if (status == 'T' || status == 'E') {
+    if (auto rolled = co_await run_on_server(*lease.server, "ROLLBACK"); !rolled) {
+      services_.pools->discard(*pool_, std::move(lease), ex);
+      co_return reason + " (rollback failed, server closed)";
+    }
+  }
+  const bool reset_query = mode_ == config::PoolMode::Session || settings_.server_reset_query_always;
+  std::string cleanup = reset_query ? settings_.server_reset_query
+                                    : (settings_touched_ ? "RESET ALL" : "");
+  if (!cleanup.empty()) {
+    if (auto reset = co_await run_on_server(*lease.server, cleanup); !reset) {
+      spdlog::warn("pool {}: \"{}\" failed: {}", pool_->name(), cleanup, reset.error().message);
+      services_.pools->discard(*pool_, std::move(lease), ex);
+      co_return reason + " (reset failed, server closed)";
+    }
+    lease.server->note_reset();
+  }
+  services_.pools->release(*pool_, std::move(lease), ex);
+  co_return reason;
+}
+
+// Timeouts, checked by a sweeper about once a second (PgBouncer's janitor does the same):
+// no timer is armed per transaction, so the relay pays nothing for them.
+void ClientSession::check_timeouts(TimePoint now) {
+  const Phase phase = phase_.load(std::memory_order_relaxed);
+  const Duration in_phase = now - TimePoint(Duration(phase_since_.load(std::memory_order_relaxed)));
+  const auto tx = tx_since_.load(std::memory_order_relaxed);
+  const Duration in_tx = tx ? now - TimePoint(Duration(tx)) : Duration::zero();
+  auto over = [](Duration elapsed, config::Seconds limit) {
+    return limit.count() > 0 && elapsed > to_duration(limit);
+  };
+  std::optional<Error> fatal;
+  if (phase == Phase::Idle && over(in_phase, settings_.client_idle_timeout)) {
+    fatal = make_error("57P05", fmt::format("terminating connection due to idle timeout "
+                                            "(client_idle_timeout={}s)", settings_.client_idle_timeout.count()));
+  } else if (phase == Phase::IdleInTx && over(in_phase, settings_.idle_transaction_timeout)) {
+    fatal = make_error("25P03", fmt::format("terminating connection due to idle-in-transaction "
+                                            "timeout (idle_transaction_timeout={}s)",
+                                            settings_.idle_transaction_timeout.count()));
+  } else if ((phase == Phase::Busy || phase == Phase::IdleInTx) &&
+             over(in_tx, settings_.transaction_timeout)) {
+    fatal = make_error("25P04", fmt::format("terminating connection due to transaction timeout "
+                                            "(transaction_timeout={}s)", settings_.transaction_timeout.count()));
+  }
+  const bool cancel_query = phase == Phase::Busy && over(in_phase, settings_.query_timeout) &&
+                            !query_cancel_sent_.load();
+  if (!fatal && !cancel_query) return;
+  asio::post(client_.get_executor(), [self = shared_from_this(), phase, fatal, cancel_query] {
+    if (self->end_ != RelayEnd::None || self->phase_.load() != phase) return;
+    if (cancel_query) {
+      self->query_cancel_sent_ = true;
+      auto target = self->cancel_target();
+      spdlog::info("client {} {}@{}: query_timeout exceeded, cancelling its query", self->peer_,
+                   self->user_, self->database_);
+      if (target) {
+        asio::co_spawn(self->client_.get_executor(),
+                       send_cancel(self->client_.get_executor(), target->target, target->pid,
+                                   target->secret),
+                       asio::detached);
+      }
+      return;
+    }
+    spdlog::info("client {} {}@{}: {}", self->peer_, self->user_, self->database_, fatal->message);
+    if (self->from_server_.at_boundary()) self->send_fatal_now(*fatal);
+    self->end(RelayEnd::Timeout, *fatal);
+  });
+}
+
+}  // namespace reservoir::proxy
