@@ -18,6 +18,7 @@
 #include "protocol/messages/ready_for_query.h"
 #include "proxy/client_session.h"
 #include "proxy/server_query.h"
+#include "proxy/sql_hints.h"
 
 namespace reservoir::proxy {
 
@@ -26,24 +27,6 @@ namespace {
 constexpr std::size_t kRelayBufferSize = 16 * 1024;
 
 Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
-
-bool identifier_char(unsigned char c) { return std::isalnum(c) || c == '_'; }
-
-// True if `text` may change a session setting: a word starting with "set" or "reset"
-// (SET, RESET, set_config(...)). Cheap and conservative; a false positive costs one check.
-bool mentions_set(const char* text, std::size_t n, char before) {
-  for (std::size_t i = 0; i + 3 <= n; ++i) {
-    const char c = text[i];
-    if (c != 's' && c != 'S') continue;
-    if ((text[i + 1] | 0x20) != 'e' || (text[i + 2] | 0x20) != 't') continue;
-    char prev = i > 0 ? text[i - 1] : before;
-    if (i >= 2 && (prev | 0x20) == 'e' && (text[i - 2] | 0x20) == 'r') {
-      prev = i > 2 ? text[i - 3] : ' ';  // "reset": look before the "re"
-    }
-    if (!identifier_char(static_cast<unsigned char>(prev))) return true;
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -59,7 +42,8 @@ void ClientSession::end(RelayEnd why, Error error) {
   boost::system::error_code ec;
   client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
   release_gate_.cancel();
-  if (held_ && server_reader_running_) held_->server->socket().cancel(ec);
+  // A release in progress talks to the server itself and finishes on its own.
+  if (held_ && server_reader_running_ && !releasing_) held_->server->socket().cancel(ec);
 }
 
 void ClientSession::hold(ServerConn* server) {
@@ -79,7 +63,7 @@ Task<RelayEnd> ClientSession::relay() {
   co_await client_reader();
   if (server_reader_running_) {
     boost::system::error_code ec;
-    if (held_) held_->server->socket().cancel(ec);
+    if (held_ && !releasing_) held_->server->socket().cancel(ec);
     reader_exit_.expires_at(TimePoint::max());
     while (server_reader_running_) (void)co_await reader_exit_.async_wait(nothrow);
   }
@@ -96,8 +80,10 @@ Task<void> ClientSession::client_reader() {
     ByteView chunk(buf.data(), n);
     std::optional<std::size_t> cut;
     std::uint64_t requests = 0;
+    const bool track_sql = mode_ != config::PoolMode::Session;
     Status scanned = from_client_.scan(chunk, [&](const protocol::MessageHeader& h) {
       if (cut) return;
+      if (track_sql) note_client_sql(h, chunk);
       switch (h.type) {
         case protocol::msg::kTerminate: cut = h.offset; break;
         case protocol::msg::kQuery:
@@ -114,7 +100,6 @@ Task<void> ClientSession::client_reader() {
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
     const std::size_t forward = cut.value_or(n);
     if (forward > 0) {
-      if (mode_ != config::PoolMode::Session) note_client_sql(chunk.first(forward));
       while (releasing_) {  // the server is being given back: wait, then take a new one
         release_gate_.expires_at(TimePoint::max());
         (void)co_await release_gate_.async_wait(nothrow);
@@ -134,19 +119,22 @@ Task<void> ClientSession::client_reader() {
   }
 }
 
-// Notes that the client may be changing session settings, so that its server is cleaned
-// before another client gets it. Looks across chunk boundaries with two carried bytes.
-void ClientSession::note_client_sql(ByteView chunk) {
-  if (settings_touched_ || chunk.empty()) return;
-  char joined[5] = {set_carry_[0], set_carry_[1], 0, 0, 0};
-  const std::size_t head = std::min<std::size_t>(chunk.size(), 3);
-  std::memcpy(joined + 2, chunk.data(), head);
-  if (mentions_set(joined, 2 + head, ' ') ||
-      mentions_set(reinterpret_cast<const char*>(chunk.data()), chunk.size(), set_carry_[1])) {
+// Notes that the client may be changing session settings (see may_change_settings), so
+// that its server is cleaned before another client gets it. A Query or Parse that does not
+// fit in this chunk is assumed to change them.
+void ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView chunk) {
+  if (settings_touched_) return;
+  if (h.type != protocol::msg::kQuery && h.type != protocol::msg::kParse) return;
+  if (h.straddled || h.end > chunk.size()) {
     settings_touched_ = true;
+    return;
   }
-  set_carry_[0] = chunk.size() >= 2 ? static_cast<char>(chunk[chunk.size() - 2]) : set_carry_[1];
-  set_carry_[1] = static_cast<char>(chunk.back());
+  std::string_view body = as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size()));
+  if (h.type == protocol::msg::kParse) {
+    const auto nul = body.find('\0');  // skip the statement name
+    body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
+  }
+  if (may_change_settings(body)) settings_touched_ = true;
 }
 
 // Waits for a server for the request(s) just read. On failure the client is answered with
@@ -257,7 +245,6 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
       }
     }
     if (release_ready()) {
-      server_reader_running_ = false;  // release_server() needs the socket to itself
       co_await release_server();
       break;
     }

@@ -102,7 +102,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void end(RelayEnd why, Error error = {});
   void hold(ServerConn* server);
   void set_phase(Phase phase);
-  void note_client_sql(ByteView chunk);
+  void note_client_sql(const protocol::MessageHeader& h, ByteView chunk);
   void track_server_message(const protocol::MessageHeader& h, ByteView chunk, ServerConn& server);
 
   Socket client_;
@@ -132,7 +132,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool releasing_ = false;              // server being cleaned and given back
   bool settings_touched_ = false;       // the client may have changed session settings
   bool server_reader_running_ = false;
-  char set_carry_[2] = {0, 0};          // last bytes of the previous chunk, for note_client_sql
   RelayEnd end_ = RelayEnd::None;
   Error end_error_;
   asio::steady_timer reader_exit_;      // cancelled when the server reader stops

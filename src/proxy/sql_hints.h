@@ -1,0 +1,12 @@
+#pragma once
+// Cheap looks at client SQL that the relay needs without parsing it.
+#include <string_view>
+
+namespace reservoir::proxy {
+
+// True if `sql` may change session settings: a statement starting with SET, RESET or
+// DISCARD, or a call of set_config(). Errs on the side of true (quotes and comments are
+// not parsed); `UPDATE t SET ...` is not a match.
+bool may_change_settings(std::string_view sql);
+
+}  // namespace reservoir::proxy

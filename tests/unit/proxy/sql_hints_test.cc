@@ -1,0 +1,27 @@
+#include "proxy/sql_hints.h"
+
+#include <gtest/gtest.h>
+
+namespace reservoir::proxy {
+namespace {
+
+TEST(MayChangeSettingsTest, StatementsThatChangeSettings) {
+  EXPECT_TRUE(may_change_settings("SET search_path = app"));
+  EXPECT_TRUE(may_change_settings("  set application_name to 'x'"));
+  EXPECT_TRUE(may_change_settings("RESET ALL"));
+  EXPECT_TRUE(may_change_settings("select 1; SET work_mem = '8MB'"));
+  EXPECT_TRUE(may_change_settings("SELECT pg_catalog.set_config('a.b', 'c', false)"));
+  EXPECT_TRUE(may_change_settings("DISCARD ALL"));
+  EXPECT_TRUE(may_change_settings("\n\tSeT TimeZone='UTC'"));
+}
+
+TEST(MayChangeSettingsTest, OrdinaryStatementsDoNot) {
+  EXPECT_FALSE(may_change_settings("UPDATE pgbench_accounts SET abalance = abalance + 1"));
+  EXPECT_FALSE(may_change_settings("SELECT * FROM t ORDER BY id OFFSET 10"));
+  EXPECT_FALSE(may_change_settings("SELECT settings FROM dataset"));
+  EXPECT_FALSE(may_change_settings("INSERT INTO resets VALUES (1)"));
+  EXPECT_FALSE(may_change_settings(""));
+}
+
+}  // namespace
+}  // namespace reservoir::proxy

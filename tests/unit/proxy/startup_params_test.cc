@@ -1,0 +1,49 @@
+#include "proxy/startup_params.h"
+
+#include <gtest/gtest.h>
+
+namespace reservoir::proxy {
+namespace {
+
+protocol::StartupMessage startup(protocol::StartupParams params) {
+  protocol::StartupMessage m;
+  m.params = std::move(params);
+  return m;
+}
+
+TEST(RequestedSettingsTest, TakesEverythingButIdentityAndIgnored) {
+  auto s = requested_settings(startup({{"user", "u"},
+                                       {"database", "d"},
+                                       {"application_name", "app"},
+                                       {"DateStyle", "ISO"},
+                                       {"extra_float_digits", "3"}}),
+                              {"extra_float_digits"});
+  EXPECT_EQ(s, (SettingList{{"application_name", "app"}, {"datestyle", "ISO"}}));
+}
+
+TEST(RequestedSettingsTest, ParsesOptions) {
+  auto s = requested_settings(
+      startup({{"user", "u"}, {"options", "-c search_path=a,b --statement-timeout=5s -cwork_mem=8MB"}}),
+      {});
+  EXPECT_EQ(s, (SettingList{{"search_path", "a,b"}, {"statement_timeout", "5s"}, {"work_mem", "8MB"}}));
+}
+
+TEST(SettingsToApplyTest, SetsDifferencesAndResetsWhatAnEarlierClientLeft) {
+  SettingMap applied{{"work_mem", "8MB"}, {"search_path", "x"}};
+  SettingMap reported{{"application_name", "old"}, {"TimeZone", "UTC"}};
+  auto c = settings_to_apply({{"application_name", "new"}, {"timezone", "UTC"}, {"work_mem", "8MB"}},
+                             applied, reported);
+  EXPECT_EQ(c.set, (SettingList{{"application_name", "new"}}));
+  EXPECT_EQ(c.reset, (std::vector<std::string>{"search_path"}));
+}
+
+TEST(ChangeStatementTest, QuotesValuesAndSkipsOddNames) {
+  SettingChanges c;
+  c.set = {{"application_name", "it's"}, {"bad name;drop", "x"}};
+  c.reset = {"search_path"};
+  EXPECT_EQ(change_statement(c),
+            "SELECT pg_catalog.set_config('application_name', 'it''s', false);RESET search_path;");
+}
+
+}  // namespace
+}  // namespace reservoir::proxy
