@@ -160,6 +160,15 @@ class Pool {
     return stale;
   }
 
+  // The longest-idle server, to be closed so that another pool under the same
+  // max_db_connections / max_user_connections can open one.
+  std::optional<Lease> take_oldest_idle() {
+    if (idle_.empty()) return std::nullopt;
+    Lease lease = std::move(idle_.front().lease);
+    idle_.pop_front();
+    return lease;
+  }
+
   // Idle servers beyond what the limits now allow (after a reload shrank the pool).
   std::vector<Lease> take_excess_idle() {
     std::vector<Lease> excess;

@@ -297,10 +297,16 @@ Task<void> ClientSession::capture_and_reset(ServerConn& server) {
   auto rows = co_await query_server(
       server, "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session'");
   if (rows) {
-    settings_wanted_.clear();
-    for (const auto& row : *rows) {
-      if (row.size() == 2) settings_wanted_.emplace_back(lower_ascii(row[0]), row[1]);
+    // pg_settings omits custom placeholders ("app.tenant"): those the client asked for
+    // are kept as they were.
+    SettingList next;
+    for (const auto& [name, value] : settings_wanted_) {
+      if (name.find('.') != std::string::npos) next.emplace_back(name, value);
     }
+    for (const auto& row : *rows) {
+      if (row.size() == 2) next.emplace_back(lower_ascii(row[0]), row[1]);
+    }
+    settings_wanted_ = std::move(next);
     auto reset = co_await run_on_server(server, "RESET ALL");
     if (reset) {
       server.note_reset();

@@ -117,8 +117,10 @@ Task<std::string> ClientSession::serve() {
 
   // Session mode lends the server now; other modes only learn the server's parameters.
   const bool lend_now = mode_ == config::PoolMode::Session ||
-                        services_.pools->server_params(*pool_).empty();
+                        services_.pools->server_params(*pool_).empty() ||
+                        !services_.pools->settings_known(*pool_, settings_wanted_);
   if (lend_now && !co_await attach_server(0)) co_return end_error_.message;
+  if (lend_now) services_.pools->learn_settings(*pool_, settings_wanted_);
   auto params = held_ ? held_->server->reported_params() : services_.pools->server_params(*pool_);
   if (held_ && mode_ != config::PoolMode::Session) co_await release_server();
   if (!co_await send_welcome(client_view(params))) {

@@ -116,14 +116,49 @@ Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const st
 int PoolRegistry::plan_connects(PoolState& ps) {
   int count = 0;
   const TimePoint now = SteadyClock::now();
-  while (ps.pool.connect_verdict(*ps.db_budget, *ps.user_budget, now) ==
-         pool::ConnectVerdict::Connect) {
-    ps.pool.connect_started();
-    ++ps.db_budget->used;
-    ++ps.user_budget->used;
-    ++count;
+  for (;;) {
+    const auto verdict = ps.pool.connect_verdict(*ps.db_budget, *ps.user_budget, now);
+    if (verdict == pool::ConnectVerdict::Connect) {
+      ps.pool.connect_started();
+      ++ps.db_budget->used;
+      ++ps.user_budget->used;
+      ++count;
+    } else if ((verdict == pool::ConnectVerdict::DbLimit ||
+                verdict == pool::ConnectVerdict::UserLimit) && evict_idle_for(ps)) {
+      continue;  // an idle server of a neighbouring pool made room
+    } else {
+      return count;
+    }
   }
-  return count;
+}
+
+// Closes one idle server of another pool that shares an exhausted budget with `ps`.
+bool PoolRegistry::evict_idle_for(PoolState& ps) {
+  for (auto& [key, other] : pools_) {
+    if (other.get() == &ps) continue;
+    const bool shares = (ps.db_budget->exhausted() && other->db_budget == ps.db_budget) ||
+                        (ps.user_budget->exhausted() && other->user_budget == ps.user_budget);
+    if (!shares) continue;
+    if (auto lease = other->pool.take_oldest_idle()) {
+      spdlog::debug("pool {}: closing an idle server so that pool {} can connect", other->name(),
+                    ps.name());
+      close_server(*other, *lease);
+      return true;
+    }
+  }
+  return false;
+}
+
+// After a release under an exhausted shared limit: neighbours blocked by it may now connect.
+std::vector<std::pair<PoolState*, int>> PoolRegistry::unblock_neighbours(PoolState& ps) {
+  std::vector<std::pair<PoolState*, int>> connects;
+  if (!ps.db_budget->exhausted() && !ps.user_budget->exhausted()) return connects;
+  for (auto& [key, other] : pools_) {
+    if (other.get() == &ps || other->pool.counts().waiting == 0) continue;
+    if (other->db_budget != ps.db_budget && other->user_budget != ps.user_budget) continue;
+    if (int n = plan_connects(*other); n > 0) connects.emplace_back(other.get(), n);
+  }
+  return connects;
 }
 
 void PoolRegistry::spawn_connects(PoolState& ps, const Executor& ex, int count) {
@@ -313,6 +348,19 @@ Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease) {
   co_return false;
 }
 
+bool PoolRegistry::settings_known(PoolState& ps,
+                                  const std::vector<std::pair<std::string, std::string>>& s) {
+  Guard lock(mu_);
+  return std::all_of(s.begin(), s.end(),
+                     [&](const auto& kv) { return ps.known_settings.count(kv.first) != 0; });
+}
+
+void PoolRegistry::learn_settings(PoolState& ps,
+                                  const std::vector<std::pair<std::string, std::string>>& s) {
+  Guard lock(mu_);
+  for (const auto& kv : s) ps.known_settings.insert(kv.first);
+}
+
 std::vector<std::pair<std::string, std::string>> PoolRegistry::server_params(PoolState& ps) {
   Guard lock(mu_);
   return ps.server_params;
@@ -320,6 +368,7 @@ std::vector<std::pair<std::string, std::string>> PoolRegistry::server_params(Poo
 
 void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
   int connects = 0;
+  std::vector<std::pair<PoolState*, int>> neighbours;
   {
     Guard lock(mu_);
     if (lease.server->target()->generation != ps.target->generation) {
@@ -331,8 +380,10 @@ void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
       dispatch(ps, ps.pool.release(std::move(lease), SteadyClock::now()));
       connects = plan_connects(ps);
     }
+    neighbours = unblock_neighbours(ps);
   }
   spawn_connects(ps, ex, connects);
+  for (auto& [other, count] : neighbours) spawn_connects(*other, ex, count);
 }
 
 void PoolRegistry::reload(std::shared_ptr<const config::Config> config,

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -50,6 +51,8 @@ struct PoolState {
   // ParameterStatus values of the newest server: what a client of a transaction pool is
   // shown at login without being lent a server.
   std::vector<std::pair<std::string, std::string>> server_params;
+  // Setting names a server of this pool has accepted from a client's startup packet.
+  std::set<std::string, std::less<>> known_settings;
 
   explicit PoolState(pool::PoolLimits limits) : pool(limits) {}
   std::string name() const { return database + "/" + user; }
@@ -73,6 +76,12 @@ class PoolRegistry {
   // change), or the error PostgreSQL gave when logging in failed.
   Task<Result<Lease>> acquire(PoolState& ps, Executor ex, TimePoint deadline,
                               WaitNotice notice = {});
+
+  // Whether servers of this pool accepted every one of these setting names before; a client
+  // asking for a new one is lent a server at login, so a bad name fails there, as in
+  // PostgreSQL. learn_settings() records names that worked.
+  bool settings_known(PoolState& ps, const std::vector<std::pair<std::string, std::string>>& s);
+  void learn_settings(PoolState& ps, const std::vector<std::pair<std::string, std::string>>& s);
 
   // The ParameterStatus values of the pool's newest server (empty before the first login).
   std::vector<std::pair<std::string, std::string>> server_params(PoolState& ps);
@@ -108,6 +117,8 @@ class PoolRegistry {
   using Guard = std::lock_guard<std::mutex>;
 
   int plan_connects(PoolState& ps);  // under lock; returns how many connects to start
+  bool evict_idle_for(PoolState& ps);                                          // under lock
+  std::vector<std::pair<PoolState*, int>> unblock_neighbours(PoolState& ps);   // under lock
   void spawn_connects(PoolState& ps, const Executor& ex, int count);
   Task<void> connect_one(PoolState& ps, Executor ex);
   void connect_failed(PoolState& ps, const Error& error, const Executor& ex);  // under lock
