@@ -3,7 +3,7 @@ BUILD ?= build
 PYTHON ?= /usr/bin/python3
 JOBS ?= $(shell nproc)
 
-.PHONY: all build bootstrap demo test unit integration format bench clean
+.PHONY: all build bootstrap demo test unit integration format format-check bench clean
 
 all: build
 
@@ -23,12 +23,16 @@ unit: build
 integration: build
 	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/integration
 
-test: build
+test: build format-check
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
-	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/integration
+	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/integration tests/clients
 
 format:
 	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+# Fails if any C++ file is not clang-formatted (run `make format` to fix).
+format-check:
+	@find src tests -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf $(BUILD)

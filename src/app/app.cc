@@ -54,8 +54,8 @@ Status App::listen_tcp(const std::string& address, int port) {
   if (!ec) acceptor->bind(gep, ec);
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return make_error("F0000", "cannot listen on " + address + ":" + std::to_string(port) + ": " +
-                                   ec.message());
+    return make_error(
+        "F0000", "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
   }
   spdlog::info("listening on {}:{}", address, port);
   acceptors_.push_back(std::move(acceptor));
@@ -105,7 +105,8 @@ Status App::listen() {
     const std::string path = s.unix_socket_dir + "/.s.PGSQL." + std::to_string(s.listen_port);
     if (auto st = listen_unix(path); !st) return st;
   }
-  if (acceptors_.empty()) return make_error("F0000", "nothing to listen on: set listen_addr or unix_socket_dir");
+  if (acceptors_.empty())
+    return make_error("F0000", "nothing to listen on: set listen_addr or unix_socket_dir");
   return share_listeners();
 }
 

@@ -1,9 +1,10 @@
 // reservoir [-v] [--check] CONFIG: a PostgreSQL connection pooler.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <unistd.h>
 
 #include "app/app.h"
 #include "common/logging.h"

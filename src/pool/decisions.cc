@@ -4,11 +4,16 @@ namespace reservoir::pool {
 
 std::string_view to_string(ConnectVerdict v) {
   switch (v) {
-    case ConnectVerdict::Connect: return "connect";
-    case ConnectVerdict::NoDemand: return "no demand";
-    case ConnectVerdict::PoolFull: return "pool_size reached";
-    case ConnectVerdict::DbLimit: return "max_db_connections reached";
-    case ConnectVerdict::UserLimit: return "max_user_connections reached";
+    case ConnectVerdict::Connect:
+      return "connect";
+    case ConnectVerdict::NoDemand:
+      return "no demand";
+    case ConnectVerdict::PoolFull:
+      return "pool_size reached";
+    case ConnectVerdict::DbLimit:
+      return "max_db_connections reached";
+    case ConnectVerdict::UserLimit:
+      return "max_user_connections reached";
   }
   return "?";
 }
@@ -19,8 +24,8 @@ int capacity(const PoolCounts& c, const PoolLimits& limits) {
   return limits.pool_size + (reserve_open ? limits.reserve_pool_size : 0);
 }
 
-ConnectVerdict should_connect(const PoolCounts& c, const PoolLimits& limits,
-                              const SharedBudget& db, const SharedBudget& user) {
+ConnectVerdict should_connect(const PoolCounts& c, const PoolLimits& limits, const SharedBudget& db,
+                              const SharedBudget& user) {
   // Demand: waiters not yet covered by a connect in flight, or a pool below its minimum.
   const bool waiters_uncovered = c.waiting > c.connecting;
   const bool below_minimum = c.total() < limits.min_pool_size;

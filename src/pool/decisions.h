@@ -8,20 +8,20 @@
 namespace reservoir::pool {
 
 struct PoolCounts {
-  int idle = 0;        // open, clean, waiting in the idle list
-  int active = 0;      // lent to a client
-  int connecting = 0;  // being opened or logged in
-  int waiting = 0;     // clients queued for a server
+  int idle = 0;             // open, clean, waiting in the idle list
+  int active = 0;           // lent to a client
+  int connecting = 0;       // being opened or logged in
+  int waiting = 0;          // clients queued for a server
   Duration longest_wait{};  // how long the head of the queue has waited
   int total() const { return idle + active + connecting; }
 };
 
 enum class ConnectVerdict {
-  Connect,       // open one more server
-  NoDemand,      // every waiter is already covered by a connect in flight
-  PoolFull,      // pool_size reached (and the reserve is not open, or full too)
-  DbLimit,       // max_db_connections reached for this database
-  UserLimit,     // max_user_connections reached for this user
+  Connect,    // open one more server
+  NoDemand,   // every waiter is already covered by a connect in flight
+  PoolFull,   // pool_size reached (and the reserve is not open, or full too)
+  DbLimit,    // max_db_connections reached for this database
+  UserLimit,  // max_user_connections reached for this user
 };
 
 std::string_view to_string(ConnectVerdict v);

@@ -5,11 +5,11 @@
 namespace reservoir::pool {
 
 struct PoolLimits {
-  int pool_size = 20;          // servers this pool may hold (idle + active + connecting)
-  int min_pool_size = 0;       // servers kept open even without demand
-  int reserve_pool_size = 0;   // extra servers for clients that waited reserve_pool_timeout
+  int pool_size = 20;         // servers this pool may hold (idle + active + connecting)
+  int min_pool_size = 0;      // servers kept open even without demand
+  int reserve_pool_size = 0;  // extra servers for clients that waited reserve_pool_timeout
   Duration reserve_pool_timeout = std::chrono::seconds(5);
-  int max_waiting_clients = 0; // 0: unlimited queue
+  int max_waiting_clients = 0;  // 0: unlimited queue
   Duration server_lifetime = std::chrono::hours(1);
   Duration server_idle_timeout = std::chrono::minutes(10);
 };

@@ -26,8 +26,8 @@ Task<Result<protocol::Frame>> read_password_frame(Socket& client, protocol::Fram
   auto frame = co_await read_frame(client, reader);
   if (!frame) co_return frame.error();
   if (frame->type != protocol::msg::kPasswordMessage) {
-    co_return make_error("08P01", fmt::format("expected password response, got message type {}",
-                                              frame->type));
+    co_return make_error(
+        "08P01", fmt::format("expected password response, got message type {}", frame->type));
   }
   co_return frame;
 }

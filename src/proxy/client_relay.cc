@@ -85,16 +85,26 @@ Task<void> ClientSession::client_reader() {
       if (cut) return;
       if (track_sql) note_client_sql(h, chunk);
       switch (h.type) {
-        case protocol::msg::kTerminate: cut = h.offset; break;
+        case protocol::msg::kTerminate:
+          cut = h.offset;
+          break;
         case protocol::msg::kQuery:
-        case protocol::msg::kFunctionCall: ++requests; break;
-        case protocol::msg::kSync: ++requests; unsynced_ = 0; break;
+        case protocol::msg::kFunctionCall:
+          ++requests;
+          break;
+        case protocol::msg::kSync:
+          ++requests;
+          unsynced_ = 0;
+          break;
         case protocol::msg::kParse:
         case protocol::msg::kBind:
         case protocol::msg::kExecute:
         case protocol::msg::kDescribe:
-        case protocol::msg::kClose: ++unsynced_; break;
-        default: break;
+        case protocol::msg::kClose:
+          ++unsynced_;
+          break;
+        default:
+          break;
       }
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
@@ -147,8 +157,8 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     Bytes out;
     auto n = protocol::NoticeResponse::make(
         "NOTICE", "00000",
-        fmt::format("waiting for a server connection in pool \"{}\": {} client(s) ahead", pool_->name(),
-                    position > 0 ? position - 1 : 0));
+        fmt::format("waiting for a server connection in pool \"{}\": {} client(s) ahead",
+                    pool_->name(), position > 0 ? position - 1 : 0));
     n.encode(out);
     ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   };
@@ -179,8 +189,8 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     lease = synced.error();
   }
   const Error& error = lease.error();
-  const bool can_continue = requests > 0 && unsynced_ == 0 && from_client_.at_boundary() &&
-                            error.sqlstate == "53300";
+  const bool can_continue =
+      requests > 0 && unsynced_ == 0 && from_client_.at_boundary() && error.sqlstate == "53300";
   if (!can_continue) {
     co_await send_fatal(error);
     end(RelayEnd::PoolError, error);
@@ -198,7 +208,8 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
 // Gives the server exactly this client's settings before the client's bytes reach it, so
 // that a client never sees another client's values.
 Task<Status> ClientSession::sync_parameters(ServerConn& server) {
-  const SettingChanges changes = settings_to_apply(settings_wanted_, server.applied(), server.params());
+  const SettingChanges changes =
+      settings_to_apply(settings_wanted_, server.applied(), server.params());
   if (changes.empty()) co_return Ok{};
   const std::string sql = change_statement(changes);
   if (!sql.empty()) {
@@ -220,9 +231,8 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
       break;
     }
     ByteView chunk(buf.data(), n);
-    Status scanned = from_server_.scan(chunk, [&](const protocol::MessageHeader& h) {
-      track_server_message(h, chunk, server);
-    });
+    Status scanned = from_server_.scan(
+        chunk, [&](const protocol::MessageHeader& h) { track_server_message(h, chunk, server); });
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
@@ -235,11 +245,14 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
     if (auto status = from_server_.ready_at_end();
         status && replies_seen_ == replies_expected_ && !writing_to_server_) {
       const bool in_tx = *status != 'I';
-      tx_since_ = in_tx ? (tx_since_ ? tx_since_.load() : SteadyClock::now().time_since_epoch().count()) : 0;
+      tx_since_ =
+          in_tx ? (tx_since_ ? tx_since_.load() : SteadyClock::now().time_since_epoch().count())
+                : 0;
       set_phase(in_tx ? Phase::IdleInTx : Phase::Held);
       if (mode_ == config::PoolMode::Statement && in_tx) {
-        send_fatal_now(make_error("0A000", "transaction blocks are not allowed in statement "
-                                           "pooling mode (pool_mode=statement)"));
+        send_fatal_now(make_error("0A000",
+                                  "transaction blocks are not allowed in statement "
+                                  "pooling mode (pool_mode=statement)"));
         end(RelayEnd::PoolError);
         break;
       }
@@ -335,8 +348,12 @@ Task<std::string> ClientSession::finish() {
   bool server_usable = true;
   switch (end_) {
     case RelayEnd::None:
-    case RelayEnd::ClientTerminated: reason = "client closed the connection"; break;
-    case RelayEnd::ClientGone: reason = "client connection lost"; break;
+    case RelayEnd::ClientTerminated:
+      reason = "client closed the connection";
+      break;
+    case RelayEnd::ClientGone:
+      reason = "client connection lost";
+      break;
     case RelayEnd::ServerGone:
       if (from_server_.at_boundary()) {
         co_await send_fatal(make_error("08006", "server closed the connection unexpectedly"));
@@ -349,7 +366,8 @@ Task<std::string> ClientSession::finish() {
       reason = "client protocol error: " + end_error_.message;
       break;
     case RelayEnd::ServerProtocolError:
-      co_await send_fatal(make_error("08P01", "invalid message from server: " + end_error_.message));
+      co_await send_fatal(
+          make_error("08P01", "invalid message from server: " + end_error_.message));
       reason = "server protocol error";
       server_usable = false;
       break;
@@ -378,9 +396,10 @@ Task<std::string> ClientSession::finish() {
       co_return reason + " (rollback failed, server closed)";
     }
   }
-  const bool reset_query = mode_ == config::PoolMode::Session || settings_.server_reset_query_always;
-  std::string cleanup = reset_query ? settings_.server_reset_query
-                                    : (settings_touched_ ? "RESET ALL" : "");
+  const bool reset_query =
+      mode_ == config::PoolMode::Session || settings_.server_reset_query_always;
+  std::string cleanup =
+      reset_query ? settings_.server_reset_query : (settings_touched_ ? "RESET ALL" : "");
   if (!cleanup.empty()) {
     if (auto reset = co_await run_on_server(*lease.server, cleanup); !reset) {
       spdlog::warn("pool {}: \"{}\" failed: {}", pool_->name(), cleanup, reset.error().message);
@@ -406,7 +425,8 @@ void ClientSession::check_timeouts(TimePoint now) {
   std::optional<Error> fatal;
   if (phase == Phase::Idle && over(in_phase, settings_.client_idle_timeout)) {
     fatal = make_error("57P05", fmt::format("terminating connection due to idle timeout "
-                                            "(client_idle_timeout={}s)", settings_.client_idle_timeout.count()));
+                                            "(client_idle_timeout={}s)",
+                                            settings_.client_idle_timeout.count()));
   } else if (phase == Phase::IdleInTx && over(in_phase, settings_.idle_transaction_timeout)) {
     fatal = make_error("25P03", fmt::format("terminating connection due to idle-in-transaction "
                                             "timeout (idle_transaction_timeout={}s)",
@@ -414,10 +434,11 @@ void ClientSession::check_timeouts(TimePoint now) {
   } else if ((phase == Phase::Busy || phase == Phase::IdleInTx) &&
              over(in_tx, settings_.transaction_timeout)) {
     fatal = make_error("25P04", fmt::format("terminating connection due to transaction timeout "
-                                            "(transaction_timeout={}s)", settings_.transaction_timeout.count()));
+                                            "(transaction_timeout={}s)",
+                                            settings_.transaction_timeout.count()));
   }
-  const bool cancel_query = phase == Phase::Busy && over(in_phase, settings_.query_timeout) &&
-                            !query_cancel_sent_.load();
+  const bool cancel_query =
+      phase == Phase::Busy && over(in_phase, settings_.query_timeout) && !query_cancel_sent_.load();
   if (!fatal && !cancel_query) return;
   asio::post(client_.get_executor(), [self = shared_from_this(), phase, fatal, cancel_query] {
     if (self->end_ != RelayEnd::None || self->phase_.load() != phase) return;
@@ -427,10 +448,10 @@ void ClientSession::check_timeouts(TimePoint now) {
       spdlog::info("client {} {}@{}: query_timeout exceeded, cancelling its query", self->peer_,
                    self->user_, self->database_);
       if (target) {
-        asio::co_spawn(self->client_.get_executor(),
-                       send_cancel(self->client_.get_executor(), target->target, target->pid,
-                                   target->secret),
-                       asio::detached);
+        asio::co_spawn(
+            self->client_.get_executor(),
+            send_cancel(self->client_.get_executor(), target->target, target->pid, target->secret),
+            asio::detached);
       }
       return;
     }

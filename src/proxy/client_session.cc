@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "protocol/message_types.h"
@@ -12,10 +14,6 @@
 #include "protocol/messages/parameter_status.h"
 #include "protocol/messages/ready_for_query.h"
 #include "proxy/startup_params.h"
-
-#include <sys/socket.h>
-
-#include <algorithm>
 
 namespace reservoir::proxy {
 
@@ -78,12 +76,13 @@ Task<std::string> ClientSession::serve() {
   startup_ = std::move(*startup);
   user_ = startup_.get("user");
   database_ = startup_.has("database") && !startup_.get("database").empty()
-                  ? startup_.get("database") : user_;
+                  ? startup_.get("database")
+                  : user_;
 
   auto key = services_.sessions->add(shared_from_this(), settings_.max_client_conn);
   if (!key) {
-    co_await send_fatal(make_error("53300", fmt::format("too many clients: max_client_conn={}",
-                                                        settings_.max_client_conn)));
+    co_await send_fatal(make_error(
+        "53300", fmt::format("too many clients: max_client_conn={}", settings_.max_client_conn)));
     co_return "max_client_conn reached";
   }
   key_ = *key;
@@ -95,9 +94,8 @@ Task<std::string> ClientSession::serve() {
   }
   pool_ = *pool;
   mode_ = pool_->mode;
-  auto authenticated = co_await authenticate_client(client_, reader_, settings_,
-                                                    *services_.credentials,
-                                                    *services_.scram_cache, user_);
+  auto authenticated = co_await authenticate_client(
+      client_, reader_, settings_, *services_.credentials, *services_.scram_cache, user_);
   if (!authenticated) {
     co_await send_fatal(authenticated.error());
     co_return authenticated.error().message;
@@ -190,7 +188,8 @@ Task<Result<protocol::StartupMessage>> ClientSession::read_startup() {
       co_return make_error("08P01", "too many encryption requests");
     }
     static constexpr std::uint8_t kNo[] = {'N'};
-    if (!co_await write_all(client_, ByteView(kNo))) co_return make_error("08006", "client went away");
+    if (!co_await write_all(client_, ByteView(kNo)))
+      co_return make_error("08006", "client went away");
   }
 }
 

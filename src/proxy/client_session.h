@@ -49,9 +49,9 @@ enum class RelayEnd {
   ServerGone,        // the server's socket closed or failed
   ClientProtocolError,
   ServerProtocolError,
-  Shutdown,          // Reservoir is shutting down
-  Timeout,           // a client timeout fired; the client was told which
-  PoolError,         // no server could be had; the client was told why
+  Shutdown,   // Reservoir is shutting down
+  Timeout,    // a client timeout fired; the client was told which
+  PoolError,  // no server could be had; the client was told why
 };
 
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
@@ -122,20 +122,20 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   PoolState* pool_ = nullptr;
   config::PoolMode mode_ = config::PoolMode::Session;
   std::optional<Lease> held_;
-  SettingList settings_wanted_;        // startup settings plus SETs captured from the client
+  SettingList settings_wanted_;  // startup settings plus SETs captured from the client
   protocol::MessageScanner from_client_;
   protocol::MessageScanner from_server_;
   std::uint64_t replies_expected_ = 0;  // Query, Sync, FunctionCall: one ReadyForQuery each
   std::uint64_t replies_seen_ = 0;
-  int unsynced_ = 0;                    // extended-protocol messages since the last Sync
+  int unsynced_ = 0;  // extended-protocol messages since the last Sync
   bool writing_to_server_ = false;
-  bool releasing_ = false;              // server being cleaned and given back
-  bool settings_touched_ = false;       // the client may have changed session settings
+  bool releasing_ = false;         // server being cleaned and given back
+  bool settings_touched_ = false;  // the client may have changed session settings
   bool server_reader_running_ = false;
   RelayEnd end_ = RelayEnd::None;
   Error end_error_;
-  asio::steady_timer reader_exit_;      // cancelled when the server reader stops
-  asio::steady_timer release_gate_;     // cancelled when a release finishes
+  asio::steady_timer reader_exit_;   // cancelled when the server reader stops
+  asio::steady_timer release_gate_;  // cancelled when a release finishes
 
   // Read by the timeout sweeper from another thread.
   std::atomic<Phase> phase_{Phase::Login};

@@ -9,8 +9,8 @@
 namespace reservoir::proxy {
 
 Task<bool> write_all(Socket& socket, ByteView bytes) {
-  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
-                                            nothrow);
+  auto [ec, n] =
+      co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), nothrow);
   co_return !ec;
 }
 
@@ -28,8 +28,7 @@ Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& 
 
 void append_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
                   std::string_view message) {
-  protocol::ErrorResponse::make(std::string(severity), std::string(sqlstate),
-                                std::string(message))
+  protocol::ErrorResponse::make(std::string(severity), std::string(sqlstate), std::string(message))
       .encode(out);
 }
 

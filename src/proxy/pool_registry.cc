@@ -11,9 +11,7 @@ namespace reservoir::proxy {
 
 namespace {
 
-Duration to_duration(config::Seconds s) {
-  return std::chrono::duration_cast<Duration>(s);
-}
+Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
 
 constexpr Duration kFirstRetryDelay = std::chrono::milliseconds(100);
 
@@ -73,13 +71,21 @@ std::shared_ptr<const ServerTarget> PoolRegistry::make_target(const config::Data
     t->password = entry.password;
   } else if (const auth::Secret* secret = credentials_->find(t->user)) {
     switch (secret->kind) {
-      case auth::Secret::Kind::Plain: t->password = secret->text; break;
-      case auth::Secret::Kind::Md5: t->md5_hash = secret->md5; break;
-      case auth::Secret::Kind::Scram: t->scram_secret = secret->scram; break;
+      case auth::Secret::Kind::Plain:
+        t->password = secret->text;
+        break;
+      case auth::Secret::Kind::Md5:
+        t->md5_hash = secret->md5;
+        break;
+      case auth::Secret::Kind::Scram:
+        t->scram_secret = secret->scram;
+        break;
     }
   }
-  if (!entry.application_name.empty()) t->extra_params.emplace_back("application_name", entry.application_name);
-  if (!entry.client_encoding.empty()) t->extra_params.emplace_back("client_encoding", entry.client_encoding);
+  if (!entry.application_name.empty())
+    t->extra_params.emplace_back("application_name", entry.application_name);
+  if (!entry.client_encoding.empty())
+    t->extra_params.emplace_back("client_encoding", entry.client_encoding);
   if (!entry.datestyle.empty()) t->extra_params.emplace_back("datestyle", entry.datestyle);
   if (!entry.timezone.empty()) t->extra_params.emplace_back("timezone", entry.timezone);
   return t;
@@ -97,7 +103,8 @@ Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const st
   ps->database = database;
   ps->user = user;
   const config::UserEntry* u = config_->find_user(user);
-  ps->mode = u && u->pool_mode ? *u->pool_mode : entry->pool_mode.value_or(config_->settings.pool_mode);
+  ps->mode =
+      u && u->pool_mode ? *u->pool_mode : entry->pool_mode.value_or(config_->settings.pool_mode);
   auto target = make_target(*entry, user);
   if (target->dbname.empty()) std::const_pointer_cast<ServerTarget>(target)->dbname = database;
   ps->target = std::move(target);
@@ -124,7 +131,8 @@ int PoolRegistry::plan_connects(PoolState& ps) {
       ++ps.user_budget->used;
       ++count;
     } else if ((verdict == pool::ConnectVerdict::DbLimit ||
-                verdict == pool::ConnectVerdict::UserLimit) && evict_idle_for(ps)) {
+                verdict == pool::ConnectVerdict::UserLimit) &&
+               evict_idle_for(ps)) {
       continue;  // an idle server of a neighbouring pool made room
     } else {
       return count;
@@ -176,14 +184,16 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
   {
     Guard lock(mu_);
     if (server) {
-      if (!ps.last_connect_error.empty()) spdlog::info("pool {}: server login works again", ps.name());
+      if (!ps.last_connect_error.empty())
+        spdlog::info("pool {}: server login works again", ps.name());
       spdlog::debug("pool {}: server {} connected (backend pid {})", ps.name(), (*server)->id(),
                     (*server)->backend_pid());
       ps.retry_delay = Duration::zero();
       ps.last_connect_error.clear();
       ps.server_params = (*server)->reported_params();
       const TimePoint now = SteadyClock::now();
-      dispatch(ps, ps.pool.connect_succeeded(Lease{std::move(*server), born_with_jitter(ps, now)}, now));
+      dispatch(
+          ps, ps.pool.connect_succeeded(Lease{std::move(*server), born_with_jitter(ps, now)}, now));
       more = plan_connects(ps);
     } else {
       connect_failed(ps, server.error(), ex);
@@ -197,8 +207,8 @@ void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Execu
   --ps.db_budget->used;
   --ps.user_budget->used;
   // One warning per distinct failure, not one per retry, while PostgreSQL stays down.
-  const auto level = ps.last_connect_error == error.message ? spdlog::level::debug
-                                                             : spdlog::level::warn;
+  const auto level =
+      ps.last_connect_error == error.message ? spdlog::level::debug : spdlog::level::warn;
   spdlog::log(level, "pool {}: server login failed: {} (SQLSTATE {})", ps.name(), error.message,
               error.sqlstate);
   ps.last_connect_error = error.message;
@@ -215,7 +225,8 @@ void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Execu
   }
   if (ps.retry_scheduled || ps.pool.counts().waiting == 0) return;
   ps.retry_scheduled = true;
-  ps.retry_delay = next_retry_delay(ps.retry_delay, to_duration(config_->settings.server_login_retry));
+  ps.retry_delay =
+      next_retry_delay(ps.retry_delay, to_duration(config_->settings.server_login_retry));
   auto timer = std::make_shared<asio::steady_timer>(ex, ps.retry_delay);
   timer->async_wait([this, &ps, timer, ex](const boost::system::error_code&) {
     int count;
@@ -269,8 +280,8 @@ Error PoolRegistry::exhausted_error(const PoolState& ps, Duration waited) const 
   std::string msg = fmt::format(
       "pool \"{}\" exhausted: waited {:.1f} s for a server connection (pool_size={}, "
       "reserve_pool_size={}, {} in use, {} waiting); raise pool_size or query_wait_timeout",
-      ps.name(), seconds, ps.pool.limits().pool_size, ps.pool.limits().reserve_pool_size,
-      c.active, c.waiting);
+      ps.name(), seconds, ps.pool.limits().pool_size, ps.pool.limits().reserve_pool_size, c.active,
+      c.waiting);
   if (!ps.last_connect_error.empty()) msg += "; last server login error: " + ps.last_connect_error;
   return make_error("53300", std::move(msg));
 }
@@ -279,8 +290,8 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
                                           WaitNotice notice) {
   const TimePoint started = SteadyClock::now();
   const Duration notify_after = to_duration(config()->settings.query_wait_notify);
-  TimePoint notify_at = notice && notify_after > Duration::zero() ? started + notify_after
-                                                                  : TimePoint::max();
+  TimePoint notify_at =
+      notice && notify_after > Duration::zero() ? started + notify_after : TimePoint::max();
   for (;;) {
     auto waiter = std::make_shared<Waiter>(ex);
     std::optional<Lease> got;
@@ -290,9 +301,11 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
       waiter->id = next_waiter_id_++;
       auto a = ps.pool.acquire(waiter->id, SteadyClock::now());
       if (a.status == ServerPool::AcquireStatus::QueueFull) {
-        co_return make_error("53300", fmt::format(
-            "pool \"{}\" has {} clients waiting, the limit set by max_waiting_clients; "
-            "raise max_waiting_clients or pool_size", ps.name(), ps.pool.counts().waiting));
+        co_return make_error(
+            "53300",
+            fmt::format("pool \"{}\" has {} clients waiting, the limit set by max_waiting_clients; "
+                        "raise max_waiting_clients or pool_size",
+                        ps.name(), ps.pool.counts().waiting));
       }
       if (a.status == ServerPool::AcquireStatus::Ready) {
         got = std::move(a.lease);
@@ -406,9 +419,11 @@ void PoolRegistry::reload(std::shared_ptr<const config::Config> config,
       target->scram_client_key = ps->target->scram_client_key;
       target->generation = ps->target->generation + (target->same_login(*ps->target) ? 0 : 1);
       ps->target = std::move(target);
-      ps->db_budget->limit = entry->max_db_connections.value_or(config_->settings.max_db_connections);
-      ps->user_budget->limit = u && u->max_user_connections ? *u->max_user_connections
-                                                            : config_->settings.max_user_connections;
+      ps->db_budget->limit =
+          entry->max_db_connections.value_or(config_->settings.max_db_connections);
+      ps->user_budget->limit = u && u->max_user_connections
+                                   ? *u->max_user_connections
+                                   : config_->settings.max_user_connections;
       for (auto& lease : ps->pool.take_excess_idle()) close_server(*ps, lease);
       connects.emplace_back(ps.get(), plan_connects(*ps));
     }

@@ -9,9 +9,9 @@
 #include <atomic>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "auth/userlist.h"
@@ -45,7 +45,7 @@ struct PoolState {
   pool::SharedBudget* db_budget = nullptr;
   pool::SharedBudget* user_budget = nullptr;
   std::unordered_map<pool::WaiterId, std::shared_ptr<Waiter>> waiters;
-  Duration retry_delay{};      // backoff after a failed connect; zero after a success
+  Duration retry_delay{};  // backoff after a failed connect; zero after a success
   bool retry_scheduled = false;
   std::string last_connect_error;
   // ParameterStatus values of the newest server: what a client of a transaction pool is
@@ -116,15 +116,15 @@ class PoolRegistry {
  private:
   using Guard = std::lock_guard<std::mutex>;
 
-  int plan_connects(PoolState& ps);  // under lock; returns how many connects to start
-  bool evict_idle_for(PoolState& ps);                                          // under lock
-  std::vector<std::pair<PoolState*, int>> unblock_neighbours(PoolState& ps);   // under lock
+  int plan_connects(PoolState& ps);    // under lock; returns how many connects to start
+  bool evict_idle_for(PoolState& ps);  // under lock
+  std::vector<std::pair<PoolState*, int>> unblock_neighbours(PoolState& ps);  // under lock
   void spawn_connects(PoolState& ps, const Executor& ex, int count);
   Task<void> connect_one(PoolState& ps, Executor ex);
   void connect_failed(PoolState& ps, const Error& error, const Executor& ex);  // under lock
-  void dispatch(PoolState& ps, ServerPool::Released released);                // under lock
-  void wake(const std::shared_ptr<Waiter>& waiter);                           // under lock
-  void close_server(PoolState& ps, Lease& lease);                             // under lock
+  void dispatch(PoolState& ps, ServerPool::Released released);                 // under lock
+  void wake(const std::shared_ptr<Waiter>& waiter);                            // under lock
+  void close_server(PoolState& ps, Lease& lease);                              // under lock
   Error exhausted_error(const PoolState& ps, Duration waited) const;
   Task<bool> check_server(PoolState& ps, Lease& lease);
   std::shared_ptr<const ServerTarget> make_target(const config::DatabaseEntry& entry,

@@ -19,8 +19,8 @@ namespace reservoir::proxy {
 namespace {
 
 using namespace asio::experimental::awaitable_operators;
-using protocol::Authentication;
 using protocol::AuthCode;
+using protocol::Authentication;
 
 std::atomic<std::uint64_t> next_server_id{1};
 
@@ -38,8 +38,7 @@ Task<Result<Socket>> connect_socket(Executor ex, const ServerTarget& t) {
     co_return std::move(socket);
   }
   asio::ip::tcp::resolver resolver(ex);
-  auto [rec, endpoints] =
-      co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
+  auto [rec, endpoints] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
   if (rec) co_return network_error(t, rec.message());
   boost::system::error_code last;
   for (const auto& entry : endpoints) {
@@ -64,7 +63,10 @@ Result<Bytes> answer_auth(const Authentication& a, const ServerTarget& t,
     case AuthCode::kOk:
       return out;
     case AuthCode::kCleartextPassword:
-      if (t.password.empty()) return make_error("28P01", "server asked for a cleartext password, but none is configured for user \"" + t.user + "\"");
+      if (t.password.empty())
+        return make_error(
+            "28P01", "server asked for a cleartext password, but none is configured for user \"" +
+                         t.user + "\"");
       protocol::PasswordMessage{t.password}.encode(out);
       return out;
     case AuthCode::kMd5Password: {
@@ -74,7 +76,9 @@ Result<Bytes> answer_auth(const Authentication& a, const ServerTarget& t,
       } else if (!t.md5_hash.empty()) {
         response = auth::md5_response_from_hash(t.md5_hash, a.salt);
       } else {
-        return make_error("28P01", "server asked for an md5 password, but none is configured for user \"" + t.user + "\"");
+        return make_error(
+            "28P01",
+            "server asked for an md5 password, but none is configured for user \"" + t.user + "\"");
       }
       protocol::PasswordMessage{response}.encode(out);
       return out;
@@ -85,7 +89,11 @@ Result<Bytes> answer_auth(const Authentication& a, const ServerTarget& t,
       } else if (t.scram_secret && !t.scram_client_key.empty()) {
         scram.emplace(auth::ScramClient::from_client_key(t.scram_client_key, *t.scram_secret));
       } else {
-        return make_error("28P01", "server asked for SCRAM-SHA-256, but no password is configured for user \"" + t.user + "\" (a plain password in auth_file or password= in [databases]; a SCRAM secret works once a client has logged in with SCRAM)");
+        return make_error(
+            "28P01", "server asked for SCRAM-SHA-256, but no password is configured for user \"" +
+                         t.user +
+                         "\" (a plain password in auth_file or password= in [databases]; a SCRAM "
+                         "secret works once a client has logged in with SCRAM)");
       }
       const std::string first = scram->client_first_message();
       protocol::SaslInitialResponse{"SCRAM-SHA-256", Bytes(first.begin(), first.end())}.encode(out);
@@ -105,7 +113,8 @@ Result<Bytes> answer_auth(const Authentication& a, const ServerTarget& t,
       return out;
     }
     default:
-      return make_error("08P01", "server requested an authentication method Reservoir does not support");
+      return make_error("08P01",
+                        "server requested an authentication method Reservoir does not support");
   }
 }
 
@@ -118,8 +127,8 @@ bool ServerTarget::same_login(const ServerTarget& o) const {
 }
 
 std::string ServerTarget::describe() const {
-  return (host.empty() ? std::string("/var/run/postgresql") : host) + ":" +
-         std::to_string(port) + "/" + dbname;
+  return (host.empty() ? std::string("/var/run/postgresql") : host) + ":" + std::to_string(port) +
+         "/" + dbname;
 }
 
 std::vector<std::pair<std::string, std::string>> ServerConn::reported_params() const {
@@ -220,12 +229,12 @@ Task<Result<ServerPtr>> open_server(Executor ex, std::shared_ptr<const ServerTar
   const std::string where = target->describe();
   auto outcome = co_await (login(ex, target) || timer.async_wait(nothrow));
   if (outcome.index() == 0) co_return std::move(std::get<0>(outcome));
-  co_return make_error("08001", "could not connect to server " + where +
-                                    ": timed out (server_connect_timeout)");
+  co_return make_error(
+      "08001", "could not connect to server " + where + ": timed out (server_connect_timeout)");
 }
 
-Task<void> send_cancel(Executor ex, std::shared_ptr<const ServerTarget> target,
-                       std::int32_t pid, std::int32_t secret) {
+Task<void> send_cancel(Executor ex, std::shared_ptr<const ServerTarget> target, std::int32_t pid,
+                       std::int32_t secret) {
   auto socket = co_await connect_socket(ex, *target);
   if (!socket) co_return;
   Bytes out;

@@ -9,8 +9,8 @@
 
 #include "auth/userlist.h"
 #include "common/clock.h"
-#include "proxy/net.h"
 #include "protocol/startup.h"
+#include "proxy/net.h"
 
 namespace reservoir::proxy {
 
@@ -22,11 +22,11 @@ struct ServerTarget {
   int port = 5432;
   std::string dbname;
   std::string user;
-  std::string password;                          // plain text, when known
-  std::string md5_hash;                          // "md5..." when only that is known
-  std::optional<auth::ScramSecret> scram_secret; // with scram_client_key: SCRAM pass-through
+  std::string password;                           // plain text, when known
+  std::string md5_hash;                           // "md5..." when only that is known
+  std::optional<auth::ScramSecret> scram_secret;  // with scram_client_key: SCRAM pass-through
   Bytes scram_client_key;
-  protocol::StartupParams extra_params;          // application_name etc. from the entry
+  protocol::StartupParams extra_params;  // application_name etc. from the entry
   Duration connect_timeout = std::chrono::seconds(15);
   // Bumped when a reload changes how servers are reached; servers of an older generation
   // are closed when they come back to the pool.

@@ -48,21 +48,24 @@ Task<Result<Rows>> query_server(ServerConn& server, const std::string& sql) {
         break;
       }
       case protocol::msg::kParameterStatus:
-        if (auto p = protocol::ParameterStatus::decode(frame->body)) server.params()[p->name] = p->value;
+        if (auto p = protocol::ParameterStatus::decode(frame->body))
+          server.params()[p->name] = p->value;
         break;
       case protocol::msg::kRowDescription:
         rows.clear();  // a new result set: keep only the last one
         break;
       case protocol::msg::kDataRow: {
         std::vector<std::string> row;
-        if (!decode_row(frame->body, row)) co_return make_error("08P01", "malformed DataRow from server");
+        if (!decode_row(frame->body, row))
+          co_return make_error("08P01", "malformed DataRow from server");
         rows.push_back(std::move(row));
         break;
       }
       case protocol::msg::kReadyForQuery: {
         auto z = protocol::ReadyForQuery::decode(frame->body);
         if (failure) co_return *failure;
-        if (!z || z->status != 'I') co_return make_error("25000", "server not idle after \"" + sql + "\"");
+        if (!z || z->status != 'I')
+          co_return make_error("25000", "server not idle after \"" + sql + "\"");
         if (reader.buffered() != 0) co_return make_error("08P01", "unexpected data from server");
         co_return rows;
       }

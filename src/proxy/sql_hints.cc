@@ -31,8 +31,8 @@ bool may_change_settings(std::string_view sql) {
     } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(') {
       continue;
     } else {
-      if (statement_start && (word_at(sql, i, "set") || word_at(sql, i, "reset") ||
-                              word_at(sql, i, "discard"))) {
+      if (statement_start &&
+          (word_at(sql, i, "set") || word_at(sql, i, "reset") || word_at(sql, i, "discard"))) {
         return true;
       }
       if ((c | 0x20) == 's' && word_at(sql, i, "set_config")) return true;

@@ -98,8 +98,8 @@ SettingChanges settings_to_apply(const SettingList& wanted, const SettingMap& ap
     if (current == nullptr || *current != value) out.set.emplace_back(name, value);
   }
   for (const auto& [name, value] : applied) {
-    const bool still_wanted = std::any_of(wanted.begin(), wanted.end(),
-                                          [&](const auto& w) { return w.first == name; });
+    const bool still_wanted =
+        std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == name; });
     if (!still_wanted) out.reset.push_back(name);
   }
   return out;

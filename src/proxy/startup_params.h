@@ -22,8 +22,8 @@ using SettingMap = std::map<std::string, std::string, std::less<>>;
 
 // What to change on a server so that it has exactly a client's settings.
 struct SettingChanges {
-  SettingList set;                  // settings whose value differs or is unknown
-  std::vector<std::string> reset;   // settings applied for an earlier client, unwanted now
+  SettingList set;                 // settings whose value differs or is unknown
+  std::vector<std::string> reset;  // settings applied for an earlier client, unwanted now
   bool empty() const { return set.empty() && reset.empty(); }
 };
 

@@ -23,16 +23,18 @@ TEST(RequestedSettingsTest, TakesEverythingButIdentityAndIgnored) {
 
 TEST(RequestedSettingsTest, ParsesOptions) {
   auto s = requested_settings(
-      startup({{"user", "u"}, {"options", "-c search_path=a,b --statement-timeout=5s -cwork_mem=8MB"}}),
+      startup(
+          {{"user", "u"}, {"options", "-c search_path=a,b --statement-timeout=5s -cwork_mem=8MB"}}),
       {});
-  EXPECT_EQ(s, (SettingList{{"search_path", "a,b"}, {"statement_timeout", "5s"}, {"work_mem", "8MB"}}));
+  EXPECT_EQ(
+      s, (SettingList{{"search_path", "a,b"}, {"statement_timeout", "5s"}, {"work_mem", "8MB"}}));
 }
 
 TEST(SettingsToApplyTest, SetsDifferencesAndResetsWhatAnEarlierClientLeft) {
   SettingMap applied{{"work_mem", "8MB"}, {"search_path", "x"}};
   SettingMap reported{{"application_name", "old"}, {"TimeZone", "UTC"}};
-  auto c = settings_to_apply({{"application_name", "new"}, {"timezone", "UTC"}, {"work_mem", "8MB"}},
-                             applied, reported);
+  auto c = settings_to_apply(
+      {{"application_name", "new"}, {"timezone", "UTC"}, {"work_mem", "8MB"}}, applied, reported);
   EXPECT_EQ(c.set, (SettingList{{"application_name", "new"}}));
   EXPECT_EQ(c.reset, (std::vector<std::string>{"search_path"}));
 }
