@@ -55,11 +55,14 @@ void ClientSession::hold(ServerConn* server) {
   }
 }
 
+void ClientSession::start_server_reader() {
+  if (!held_ || server_reader_running_ || end_ != RelayEnd::None) return;
+  server_reader_running_ = true;
+  asio::co_spawn(client_.get_executor(), server_reader(*held_->server), asio::detached);
+}
+
 Task<RelayEnd> ClientSession::relay() {
-  if (held_ && !server_reader_running_) {
-    server_reader_running_ = true;
-    asio::co_spawn(client_.get_executor(), server_reader(*held_->server), asio::detached);
-  }
+  start_server_reader();
   co_await client_reader();
   if (server_reader_running_) {
     boost::system::error_code ec;
@@ -71,7 +74,8 @@ Task<RelayEnd> ClientSession::relay() {
 }
 
 Task<void> ClientSession::client_reader() {
-  std::vector<std::uint8_t> buf(kRelayBufferSize);
+  std::vector<std::uint8_t>& buf = client_buf_;
+  buf.resize(kRelayBufferSize);
   set_phase(held_ ? Phase::Held : Phase::Idle);
   while (end_ == RelayEnd::None) {
     auto [ec, n] = co_await client_.async_read_some(asio::buffer(buf), nothrow);
@@ -116,6 +120,7 @@ Task<void> ClientSession::client_reader() {
         if (end_ != RelayEnd::None) co_return;
       }
       if (!held_ && !co_await attach_server(requests)) continue;
+      start_server_reader();
       replies_expected_ += requests;
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
@@ -175,11 +180,6 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     auto synced = co_await sync_parameters(*held_->server);
     if (synced) {
       hold(held_->server.get());
-      if (end_ == RelayEnd::None && pool_ != nullptr && logged_in_ && !server_reader_running_ &&
-          requests + unsynced_ > 0) {
-        server_reader_running_ = true;
-        asio::co_spawn(client_.get_executor(), server_reader(*held_->server), asio::detached);
-      }
       co_return true;
     }
     spdlog::warn("client {}: could not apply its settings on a server: {}", peer_,
@@ -222,7 +222,9 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
 }
 
 Task<void> ClientSession::server_reader(ServerConn& server) {
-  std::vector<std::uint8_t> buf(kRelayBufferSize);
+  auto self = shared_from_this();
+  std::vector<std::uint8_t>& buf = server_buf_;
+  buf.resize(kRelayBufferSize);
   while (end_ == RelayEnd::None) {
     auto [ec, n] = co_await server.socket().async_read_some(asio::buffer(buf), nothrow);
     if (end_ != RelayEnd::None) break;
@@ -237,7 +239,10 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
     }
-    if (!co_await write_all(client_, chunk)) {
+    writing_to_client_ = true;
+    const bool written = co_await write_all(client_, chunk);
+    writing_to_client_ = false;
+    if (!written) {
       end(RelayEnd::ClientGone);
       break;
     }
@@ -447,6 +452,15 @@ void ClientSession::check_timeouts(TimePoint now) {
       auto target = self->cancel_target();
       spdlog::info("client {} {}@{}: query_timeout exceeded, cancelling its query", self->peer_,
                    self->user_, self->database_);
+      if (!self->writing_to_client_ && self->from_server_.at_boundary()) {
+        Bytes out;
+        protocol::NoticeResponse::make(
+            "WARNING", "57014",
+            fmt::format("query_timeout ({}s) exceeded: Reservoir is cancelling the statement",
+                        self->settings_.query_timeout.count()))
+            .encode(out);
+        ::send(self->client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      }
       if (target) {
         asio::co_spawn(
             self->client_.get_executor(),

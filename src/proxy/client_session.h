@@ -92,6 +92,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<RelayEnd> relay();
   Task<void> client_reader();
   Task<void> server_reader(ServerConn& server);
+  void start_server_reader();
   Task<bool> attach_server(std::uint64_t requests);
   Task<Status> sync_parameters(ServerConn& server);
   bool release_ready() const;
@@ -129,9 +130,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::uint64_t replies_seen_ = 0;
   int unsynced_ = 0;  // extended-protocol messages since the last Sync
   bool writing_to_server_ = false;
-  bool releasing_ = false;         // server being cleaned and given back
-  bool settings_touched_ = false;  // the client may have changed session settings
+  bool writing_to_client_ = false;  // server_reader is mid-write: no message of ours now
+  bool releasing_ = false;          // server being cleaned and given back
+  bool settings_touched_ = false;   // the client may have changed session settings
   bool server_reader_running_ = false;
+  std::vector<std::uint8_t> client_buf_;  // one read from the client
+  std::vector<std::uint8_t> server_buf_;  // one read from the server
   RelayEnd end_ = RelayEnd::None;
   Error end_error_;
   asio::steady_timer reader_exit_;   // cancelled when the server reader stops
