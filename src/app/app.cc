@@ -145,7 +145,8 @@ Task<void> App::maintenance_loop() {
     if (stopping_) break;
     pools_.maintain(loops_[0]->get_executor());
     const TimePoint now = SteadyClock::now();
-    for (auto& session : sessions_.all()) session->check_timeouts(now);
+    const auto cfg = services().config;
+    for (auto& session : sessions_.all()) session->check_timeouts(now, cfg->settings);
   }
 }
 

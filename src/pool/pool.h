@@ -179,6 +179,21 @@ class Pool {
     return excess;
   }
 
+  // Removes the idle servers for which `dead(server)` is true; the caller closes them.
+  template <class Pred>
+  std::vector<Lease> take_idle_if(Pred dead) {
+    std::vector<Lease> out;
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      if (dead(it->lease.server)) {
+        out.push_back(std::move(it->lease));
+        it = idle_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+
   // Removes every idle server (shutdown, reconnect); the caller closes them.
   std::vector<Lease> take_all_idle() {
     std::vector<Lease> all;

@@ -84,9 +84,24 @@ Task<void> ClientSession::client_reader() {
     ByteView chunk(buf.data(), n);
     std::optional<std::size_t> cut;
     std::uint64_t requests = 0;
+    // After an error answered mid-batch (extended protocol), everything up to the next Sync
+    // is dropped and that Sync answered with ReadyForQuery, as PostgreSQL does.
+    std::size_t begin = 0;
+    bool sync_skipped = false;
+    if (skip_until_sync_) begin = n;
     const bool track_sql = mode_ != config::PoolMode::Session;
     Status scanned = from_client_.scan(chunk, [&](const protocol::MessageHeader& h) {
       if (cut) return;
+      if (skip_until_sync_ && !sync_skipped) {
+        if (h.type == protocol::msg::kSync) {
+          sync_skipped = true;
+          unsynced_ = 0;
+          begin = std::min(h.end, n);
+        } else if (h.type == protocol::msg::kTerminate) {
+          cut = h.offset;
+        }
+        return;
+      }
       if (track_sql) note_client_sql(h, chunk);
       switch (h.type) {
         case protocol::msg::kTerminate:
@@ -112,12 +127,29 @@ Task<void> ClientSession::client_reader() {
       }
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
-    const std::size_t forward = cut.value_or(n);
+    if (sync_skipped) {
+      skip_until_sync_ = false;
+      Bytes ready;
+      protocol::ReadyForQuery{'I'}.encode(ready);
+      if (!co_await write_all(client_, ready)) co_return end(RelayEnd::ClientGone);
+    }
+    const std::size_t stop = cut.value_or(n);
+    const std::size_t forward = stop > begin ? stop - begin : 0;
     if (forward > 0) {
       while (releasing_) {  // the server is being given back: wait, then take a new one
         release_gate_.expires_at(TimePoint::max());
         (void)co_await release_gate_.async_wait(nothrow);
         if (end_ != RelayEnd::None) co_return;
+      }
+      if (statement_violation_) {
+        // Refuse what came after BEGIN with an error per request; the client stays.
+        statement_violation_ = false;
+        const Error refused =
+            make_error("0A000",
+                       "transaction blocks are not allowed in statement pooling mode "
+                       "(pool_mode=statement); the transaction was rolled back");
+        if (!co_await refuse(refused, requests)) co_return;
+        continue;
       }
       if (!held_ && !co_await attach_server(requests)) continue;
       start_server_reader();
@@ -125,7 +157,8 @@ Task<void> ClientSession::client_reader() {
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
       writing_to_server_ = true;
-      const bool written = co_await write_all(held_->server->socket(), chunk.first(forward));
+      const bool written =
+          co_await write_all(held_->server->socket(), chunk.subspan(begin, forward));
       writing_to_server_ = false;
       if (end_ != RelayEnd::None) co_return;
       if (!written) co_return end(RelayEnd::ServerGone);
@@ -156,7 +189,9 @@ void ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView c
 // the error (and ReadyForQuery, so it can retry) or, where that is not possible, ended.
 Task<bool> ClientSession::attach_server(std::uint64_t requests) {
   set_phase(Phase::Waiting);
-  const Duration wait = to_duration(settings_.query_wait_timeout);
+  // Settings that a reload may change apply from the client's next transaction on.
+  const auto cfg = services_.pools->config();
+  const Duration wait = to_duration(cfg->settings.query_wait_timeout);
   const TimePoint deadline = wait > Duration::zero() ? SteadyClock::now() + wait : TimePoint::max();
   auto notice = [this](int position) {
     Bytes out;
@@ -188,21 +223,42 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     held_.reset();
     lease = synced.error();
   }
-  const Error& error = lease.error();
-  const bool can_continue =
-      requests > 0 && unsynced_ == 0 && from_client_.at_boundary() && error.sqlstate == "53300";
-  if (!can_continue) {
+  const Error error = lease.error();
+  if (error.sqlstate != "53300" || !logged_in_) {
     co_await send_fatal(error);
     end(RelayEnd::PoolError, error);
     co_return false;
   }
   spdlog::info("client {} {}@{}: {}", peer_, user_, database_, error.message);
-  Bytes out;
-  append_error(out, "ERROR", error.sqlstate, error.message);
-  for (std::uint64_t i = 0; i < requests; ++i) protocol::ReadyForQuery{'I'}.encode(out);
-  if (!co_await write_all(client_, out)) end(RelayEnd::ClientGone);
+  (void)co_await refuse(error, requests);
   set_phase(Phase::Idle);
   co_return false;
+}
+
+// Answers what the client just sent with `error` instead of a server's reply, keeping the
+// client connected: an error and ReadyForQuery per request, and for an unfinished batch of
+// extended-protocol messages an error now and ReadyForQuery at its Sync. Ends the session
+// only when the client is in the middle of a message. False if the session ended.
+Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests) {
+  if (!from_client_.at_boundary()) {
+    co_await send_fatal(error);
+    end(RelayEnd::PoolError, error);
+    co_return false;
+  }
+  Bytes out;
+  for (std::uint64_t i = 0; i < requests; ++i) {
+    append_error(out, "ERROR", error.sqlstate, error.message);
+    protocol::ReadyForQuery{'I'}.encode(out);
+  }
+  if (unsynced_ > 0) {  // Parse/Bind/... waiting for their Sync (asyncpg sends Flush first)
+    append_error(out, "ERROR", error.sqlstate, error.message);
+    skip_until_sync_ = true;
+  }
+  if (!co_await write_all(client_, out)) {
+    end(RelayEnd::ClientGone);
+    co_return false;
+  }
+  co_return true;
 }
 
 // Gives the server exactly this client's settings before the client's bytes reach it, so
@@ -255,10 +311,9 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
                 : 0;
       set_phase(in_tx ? Phase::IdleInTx : Phase::Held);
       if (mode_ == config::PoolMode::Statement && in_tx) {
-        send_fatal_now(make_error("0A000",
-                                  "transaction blocks are not allowed in statement "
-                                  "pooling mode (pool_mode=statement)"));
-        end(RelayEnd::PoolError);
+        // The client opened a transaction block: undo it now, refuse its next request.
+        statement_violation_ = true;
+        co_await release_server(/*rollback_first=*/true);
         break;
       }
     }
@@ -294,11 +349,17 @@ bool ClientSession::release_ready() const {
          from_client_.at_boundary();
 }
 
-Task<void> ClientSession::release_server() {
+Task<void> ClientSession::release_server(bool rollback_first) {
   releasing_ = true;
   hold(nullptr);
   tx_since_ = 0;
-  if (settings_touched_) co_await capture_and_reset(*held_->server);
+  if (rollback_first) {
+    if (auto rolled = co_await run_on_server(*held_->server, "ROLLBACK"); !rolled) {
+      services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+      held_.reset();
+    }
+  }
+  if (held_ && settings_touched_) co_await capture_and_reset(*held_->server);
   if (held_) {
     services_.pools->release(*pool_, std::move(*held_), client_.get_executor());
     held_.reset();
@@ -348,6 +409,8 @@ bool ClientSession::server_idle() const {
 // Ends the session: tells the client why if it is still there, and returns the server to
 // its pool clean (rolled back, reset) or closes it.
 Task<std::string> ClientSession::finish() {
+  const auto cfg = services_.pools->config();
+  const config::Settings& current = cfg->settings;
   const Executor ex = client_.get_executor();
   std::string reason;
   bool server_usable = true;
@@ -401,10 +464,9 @@ Task<std::string> ClientSession::finish() {
       co_return reason + " (rollback failed, server closed)";
     }
   }
-  const bool reset_query =
-      mode_ == config::PoolMode::Session || settings_.server_reset_query_always;
+  const bool reset_query = mode_ == config::PoolMode::Session || current.server_reset_query_always;
   std::string cleanup =
-      reset_query ? settings_.server_reset_query : (settings_touched_ ? "RESET ALL" : "");
+      reset_query ? current.server_reset_query : (settings_touched_ ? "RESET ALL" : "");
   if (!cleanup.empty()) {
     if (auto reset = co_await run_on_server(*lease.server, cleanup); !reset) {
       spdlog::warn("pool {}: \"{}\" failed: {}", pool_->name(), cleanup, reset.error().message);
@@ -419,7 +481,7 @@ Task<std::string> ClientSession::finish() {
 
 // Timeouts, checked by a sweeper about once a second (PgBouncer's janitor does the same):
 // no timer is armed per transaction, so the relay pays nothing for them.
-void ClientSession::check_timeouts(TimePoint now) {
+void ClientSession::check_timeouts(TimePoint now, const config::Settings& settings) {
   const Phase phase = phase_.load(std::memory_order_relaxed);
   const Duration in_phase = now - TimePoint(Duration(phase_since_.load(std::memory_order_relaxed)));
   const auto tx = tx_since_.load(std::memory_order_relaxed);
@@ -428,24 +490,25 @@ void ClientSession::check_timeouts(TimePoint now) {
     return limit.count() > 0 && elapsed > to_duration(limit);
   };
   std::optional<Error> fatal;
-  if (phase == Phase::Idle && over(in_phase, settings_.client_idle_timeout)) {
+  if (phase == Phase::Idle && over(in_phase, settings.client_idle_timeout)) {
     fatal = make_error("57P05", fmt::format("terminating connection due to idle timeout "
                                             "(client_idle_timeout={}s)",
-                                            settings_.client_idle_timeout.count()));
-  } else if (phase == Phase::IdleInTx && over(in_phase, settings_.idle_transaction_timeout)) {
+                                            settings.client_idle_timeout.count()));
+  } else if (phase == Phase::IdleInTx && over(in_phase, settings.idle_transaction_timeout)) {
     fatal = make_error("25P03", fmt::format("terminating connection due to idle-in-transaction "
                                             "timeout (idle_transaction_timeout={}s)",
-                                            settings_.idle_transaction_timeout.count()));
+                                            settings.idle_transaction_timeout.count()));
   } else if ((phase == Phase::Busy || phase == Phase::IdleInTx) &&
-             over(in_tx, settings_.transaction_timeout)) {
+             over(in_tx, settings.transaction_timeout)) {
     fatal = make_error("25P04", fmt::format("terminating connection due to transaction timeout "
                                             "(transaction_timeout={}s)",
-                                            settings_.transaction_timeout.count()));
+                                            settings.transaction_timeout.count()));
   }
   const bool cancel_query =
-      phase == Phase::Busy && over(in_phase, settings_.query_timeout) && !query_cancel_sent_.load();
+      phase == Phase::Busy && over(in_phase, settings.query_timeout) && !query_cancel_sent_.load();
   if (!fatal && !cancel_query) return;
-  asio::post(client_.get_executor(), [self = shared_from_this(), phase, fatal, cancel_query] {
+  asio::post(client_.get_executor(), [self = shared_from_this(), phase, fatal, cancel_query,
+                                      query_timeout = settings.query_timeout.count()] {
     if (self->end_ != RelayEnd::None || self->phase_.load() != phase) return;
     if (cancel_query) {
       self->query_cancel_sent_ = true;
@@ -457,7 +520,7 @@ void ClientSession::check_timeouts(TimePoint now) {
         protocol::NoticeResponse::make(
             "WARNING", "57014",
             fmt::format("query_timeout ({}s) exceeded: Reservoir is cancelling the statement",
-                        self->settings_.query_timeout.count()))
+                        query_timeout))
             .encode(out);
         ::send(self->client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       }
@@ -470,7 +533,9 @@ void ClientSession::check_timeouts(TimePoint now) {
       return;
     }
     spdlog::info("client {} {}@{}: {}", self->peer_, self->user_, self->database_, fatal->message);
-    if (self->from_server_.at_boundary()) self->send_fatal_now(*fatal);
+    // A client waiting for a reply gets ReadyForQuery after the error, so that drivers
+    // (libpq, psycopg2) report this message rather than only "server closed the connection".
+    if (self->from_server_.at_boundary()) self->send_fatal_now(*fatal, phase == Phase::Busy);
     self->end(RelayEnd::Timeout, *fatal);
   });
 }

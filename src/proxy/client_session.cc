@@ -220,9 +220,10 @@ Task<void> ClientSession::send_fatal(const Error& error) {
   (void)co_await write_all(client_, out);
 }
 
-void ClientSession::send_fatal_now(const Error& error) {
+void ClientSession::send_fatal_now(const Error& error, bool then_ready) {
   Bytes out;
   append_error(out, "FATAL", error.sqlstate, error.message);
+  if (then_ready) protocol::ReadyForQuery{'I'}.encode(out);
   ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 

@@ -66,7 +66,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // Checks the client timeouts against `now`; posts the action to the session's own thread
   // when one is due. Called about once a second from a sweeper. Any thread.
-  void check_timeouts(TimePoint now);
+  void check_timeouts(TimePoint now, const config::Settings& settings);
 
   // The server this client holds right now, for a CancelRequest. Any thread.
   struct CancelTarget {
@@ -86,7 +86,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::vector<std::pair<std::string, std::string>> client_view(
       const std::vector<std::pair<std::string, std::string>>& server_params) const;
   Task<void> send_fatal(const Error& error);
-  void send_fatal_now(const Error& error);  // non-blocking, for timeouts
+  // Non-blocking, for timeouts; `then_ready` adds ReadyForQuery for a client awaiting a reply.
+  void send_fatal_now(const Error& error, bool then_ready = false);
+  Task<bool> refuse(const Error& error, std::uint64_t requests);
 
   // --- relay (client_relay.cc) ---
   Task<RelayEnd> relay();
@@ -96,7 +98,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<bool> attach_server(std::uint64_t requests);
   Task<Status> sync_parameters(ServerConn& server);
   bool release_ready() const;
-  Task<void> release_server();
+  Task<void> release_server(bool rollback_first = false);
   Task<void> capture_and_reset(ServerConn& server);
   Task<std::string> finish();
   bool server_idle() const;
@@ -130,9 +132,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::uint64_t replies_seen_ = 0;
   int unsynced_ = 0;  // extended-protocol messages since the last Sync
   bool writing_to_server_ = false;
-  bool writing_to_client_ = false;  // server_reader is mid-write: no message of ours now
-  bool releasing_ = false;          // server being cleaned and given back
-  bool settings_touched_ = false;   // the client may have changed session settings
+  bool writing_to_client_ = false;    // server_reader is mid-write: no message of ours now
+  bool releasing_ = false;            // server being cleaned and given back
+  bool skip_until_sync_ = false;      // an error was answered mid-batch: drop until Sync
+  bool statement_violation_ = false;  // statement mode: the client opened a transaction
+  bool settings_touched_ = false;     // the client may have changed session settings
   bool server_reader_running_ = false;
   std::vector<std::uint8_t> client_buf_;  // one read from the client
   std::vector<std::uint8_t> server_buf_;  // one read from the server

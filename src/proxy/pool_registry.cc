@@ -458,6 +458,14 @@ void PoolRegistry::maintain(const Executor& ex) {
     const TimePoint now = SteadyClock::now();
     for (auto& [key, ps] : pools_) {
       for (auto& lease : ps->pool.take_stale_idle(now)) close_server(*ps, lease);
+      // PostgreSQL may have closed idle servers (restart, pg_terminate_backend): replace them
+      // now rather than when a client is lent one.
+      auto dead = ps->pool.take_idle_if([](const ServerPtr& s) { return !s->looks_alive(); });
+      if (!dead.empty()) {
+        spdlog::info("pool {}: {} idle server(s) closed by PostgreSQL; replacing them", ps->name(),
+                     dead.size());
+      }
+      for (auto& lease : dead) close_server(*ps, lease);
       // Only pools that have logged in once warm up, so a bad entry does not spin.
       if (ps->last_connect_error.empty()) connects.emplace_back(ps.get(), plan_connects(*ps));
     }
