@@ -25,7 +25,11 @@ integration: build
 
 test: build format-check
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
-	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/integration tests/clients
+	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/integration
+	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/clients
+
+bench: build
+	QUICK=$(QUICK) bench/run
 
 format:
 	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i

@@ -126,6 +126,7 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       continue;
     }
     proxy::apply_socket_options(socket, services().config->settings);
+    socket.non_blocking(true, ec);  // the relay reads and writes without blocking
     auto session = std::make_shared<proxy::ClientSession>(std::move(socket), services());
     asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);
   }

@@ -24,7 +24,8 @@ namespace reservoir::proxy {
 
 namespace {
 
-constexpr std::size_t kRelayBufferSize = 16 * 1024;
+// A request copy larger than this is freed after use, so idle clients stay small.
+constexpr std::size_t kKeptRequestCapacity = 4096;
 
 Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
 
@@ -74,14 +75,12 @@ Task<RelayEnd> ClientSession::relay() {
 }
 
 Task<void> ClientSession::client_reader() {
-  std::vector<std::uint8_t>& buf = client_buf_;
-  buf.resize(kRelayBufferSize);
   set_phase(held_ ? Phase::Held : Phase::Idle);
   while (end_ == RelayEnd::None) {
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(buf), nothrow);
+    auto [ec, chunk] = co_await read_ready(client_);
     if (end_ != RelayEnd::None) co_return;
     if (ec) co_return end(RelayEnd::ClientGone);
-    ByteView chunk(buf.data(), n);
+    const std::size_t n = chunk.size();
     std::optional<std::size_t> cut;
     std::uint64_t requests = 0;
     // After an error answered mid-batch (extended protocol), everything up to the next Sync
@@ -127,15 +126,21 @@ Task<void> ClientSession::client_reader() {
       }
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
+    const std::size_t stop = cut.value_or(n);
+    ByteView out = chunk.subspan(begin, stop > begin ? stop - begin : 0);
+    // `chunk` lives in the worker's scratch buffer until this coroutine suspends: keep a
+    // copy when something may be awaited before the bytes reach a server.
+    if (!out.empty() && (sync_skipped || releasing_ || !held_ || statement_violation_)) {
+      pending_.assign(out.begin(), out.end());
+      out = pending_;
+    }
     if (sync_skipped) {
       skip_until_sync_ = false;
       Bytes ready;
       protocol::ReadyForQuery{'I'}.encode(ready);
       if (!co_await write_all(client_, ready)) co_return end(RelayEnd::ClientGone);
     }
-    const std::size_t stop = cut.value_or(n);
-    const std::size_t forward = stop > begin ? stop - begin : 0;
-    if (forward > 0) {
+    if (!out.empty()) {
       while (releasing_) {  // the server is being given back: wait, then take a new one
         release_gate_.expires_at(TimePoint::max());
         (void)co_await release_gate_.async_wait(nothrow);
@@ -157,9 +162,9 @@ Task<void> ClientSession::client_reader() {
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
       writing_to_server_ = true;
-      const bool written =
-          co_await write_all(held_->server->socket(), chunk.subspan(begin, forward));
+      const bool written = co_await proxy::forward(held_->server->socket(), out, to_server_spill_);
       writing_to_server_ = false;
+      if (pending_.capacity() > kKeptRequestCapacity) Bytes().swap(pending_);
       if (end_ != RelayEnd::None) co_return;
       if (!written) co_return end(RelayEnd::ServerGone);
     }
@@ -279,16 +284,13 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
 
 Task<void> ClientSession::server_reader(ServerConn& server) {
   auto self = shared_from_this();
-  std::vector<std::uint8_t>& buf = server_buf_;
-  buf.resize(kRelayBufferSize);
   while (end_ == RelayEnd::None) {
-    auto [ec, n] = co_await server.socket().async_read_some(asio::buffer(buf), nothrow);
+    auto [ec, chunk] = co_await read_ready(server.socket());
     if (end_ != RelayEnd::None) break;
     if (ec) {
       end(RelayEnd::ServerGone);
       break;
     }
-    ByteView chunk(buf.data(), n);
     Status scanned = from_server_.scan(
         chunk, [&](const protocol::MessageHeader& h) { track_server_message(h, chunk, server); });
     if (!scanned) {
@@ -296,7 +298,7 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
       break;
     }
     writing_to_client_ = true;
-    const bool written = co_await write_all(client_, chunk);
+    const bool written = co_await proxy::forward(client_, chunk, to_client_spill_);
     writing_to_client_ = false;
     if (!written) {
       end(RelayEnd::ClientGone);

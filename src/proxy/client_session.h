@@ -138,8 +138,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool statement_violation_ = false;  // statement mode: the client opened a transaction
   bool settings_touched_ = false;     // the client may have changed session settings
   bool server_reader_running_ = false;
-  std::vector<std::uint8_t> client_buf_;  // one read from the client
-  std::vector<std::uint8_t> server_buf_;  // one read from the server
+  Bytes pending_;          // a request kept while the client waits for a server
+  Bytes to_server_spill_;  // bytes the server could not take yet
+  Bytes to_client_spill_;  // bytes the client could not take yet
   RelayEnd end_ = RelayEnd::None;
   Error end_error_;
   asio::steady_timer reader_exit_;   // cancelled when the server reader stops

@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <array>
+
 #include "protocol/messages/error_response.h"
 
 namespace reservoir::proxy {
@@ -12,6 +14,39 @@ Task<bool> write_all(Socket& socket, ByteView bytes) {
   auto [ec, n] =
       co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), nothrow);
   co_return !ec;
+}
+
+std::span<std::uint8_t> scratch() {
+  thread_local std::array<std::uint8_t, kScratchSize> buffer;
+  return buffer;
+}
+
+Task<ReadResult> read_ready(Socket& socket) {
+  for (;;) {
+    auto [wait_error] = co_await socket.async_wait(Socket::wait_read, nothrow);
+    if (wait_error) co_return ReadResult{wait_error, {}};
+    auto buf = scratch();
+    boost::system::error_code ec;
+    const std::size_t n = socket.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) co_return ReadResult{ec, {}};
+    co_return ReadResult{{}, ByteView(buf.data(), n)};
+  }
+}
+
+Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
+  boost::system::error_code ec;
+  std::size_t sent = socket.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    sent = 0;
+  } else if (ec) {
+    co_return false;
+  }
+  if (sent == bytes.size()) co_return true;
+  spill.assign(bytes.begin() + static_cast<std::ptrdiff_t>(sent), bytes.end());
+  auto [write_error, n] = co_await asio::async_write(socket, asio::buffer(spill), nothrow);
+  spill.clear();
+  co_return !write_error;
 }
 
 Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader) {

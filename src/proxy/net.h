@@ -26,6 +26,26 @@ inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // Writes every byte; false if the peer is gone.
 Task<bool> write_all(Socket& socket, ByteView bytes);
 
+// The relay's lean I/O. Reads wait for readiness first and then read into the worker's
+// scratch buffer, so an idle connection holds no buffer and a read costs one syscall.
+// Writes go straight out; only bytes the peer cannot take yet are copied into `spill`
+// (that is the backpressure: the reader does not read again until they are written).
+inline constexpr std::size_t kScratchSize = 32 * 1024;
+
+// This thread's scratch buffer. Valid until the calling coroutine next suspends.
+std::span<std::uint8_t> scratch();
+
+// Waits until `socket` is readable, then reads what is there into scratch(). Returns the
+// bytes read, or an error code (eof when the peer closed).
+struct ReadResult {
+  boost::system::error_code error;
+  ByteView bytes;
+};
+Task<ReadResult> read_ready(Socket& socket);
+
+// Writes `bytes` (typically in scratch()) to `socket`; false if the peer is gone.
+Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill);
+
 // Reads until `reader` yields one complete frame. The frame's body stays valid until the
 // reader is used again. Errors: connection closed (08006) or a malformed frame (08P01/54000).
 Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader);

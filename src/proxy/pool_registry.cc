@@ -14,6 +14,7 @@ namespace {
 Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
 
 constexpr Duration kFirstRetryDelay = std::chrono::milliseconds(100);
+constexpr Duration kPeekAfterIdle = std::chrono::milliseconds(100);
 
 // Doubles the backoff up to `cap`, with up to 20% jitter so pools do not retry in step.
 Duration next_retry_delay(Duration current, Duration cap) {
@@ -342,7 +343,12 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
 // server_check_query. A failed server is closed and the caller tries again.
 Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease) {
   const Executor ex = lease.server->socket().get_executor();
-  if (!lease.server->looks_alive()) {
+  // A server back from a transaction moments ago is alive: skip the peek (a syscall) on the
+  // hot path. Longer-idle servers are also swept by maintain() twice a second.
+  const TimePoint now = SteadyClock::now();
+  const bool recently_used =
+      lease.idle_since == TimePoint{} || now - lease.idle_since < kPeekAfterIdle;
+  if (!recently_used && !lease.server->looks_alive()) {
     spdlog::info("pool {}: idle server {} was closed by PostgreSQL; replacing it", ps.name(),
                  lease.server->id());
     discard(ps, std::move(lease), ex);
@@ -350,7 +356,7 @@ Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease) {
   }
   const auto cfg = config();
   const Duration delay = to_duration(cfg->settings.server_check_delay);
-  if (lease.idle_since == TimePoint{} || SteadyClock::now() - lease.idle_since < delay) {
+  if (lease.idle_since == TimePoint{} || now - lease.idle_since < delay) {
     co_return true;
   }
   auto checked = co_await run_on_server(*lease.server, cfg->settings.server_check_query);

@@ -149,6 +149,7 @@ void ServerConn::rebind(const Executor& executor) {
   const int fd = socket_.release(ec);
   Socket moved(executor);
   moved.assign(protocol, fd, ec);
+  moved.non_blocking(true, ec);
   socket_ = std::move(moved);
 }
 
@@ -173,6 +174,8 @@ Task<Result<ServerPtr>> login(Executor ex, std::shared_ptr<const ServerTarget> t
   const ServerTarget& t = *target;
   auto socket = co_await connect_socket(ex, t);
   if (!socket) co_return socket.error();
+  boost::system::error_code nb;
+  socket->non_blocking(true, nb);  // the relay reads and writes without blocking
   auto server = std::make_unique<ServerConn>(std::move(*socket));
 
   protocol::StartupParams params{{"user", t.user}, {"database", t.dbname}};
