@@ -232,7 +232,10 @@ int App::run() {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (std::size_t i = 1; i < loops_.size(); ++i) {
     guards.push_back(asio::make_work_guard(*loops_[i]));
-    threads.emplace_back([loop = loops_[i].get()] { loop->run(); });
+    threads.emplace_back([loop = loops_[i].get(), i] {
+      proxy::set_worker_index(static_cast<int>(i));
+      loop->run();
+    });
   }
   spdlog::info("reservoir ready with {} worker{}", loops_.size(), loops_.size() == 1 ? "" : "s");
   loops_[0]->run();

@@ -31,6 +31,7 @@ class Pool {
     Server server;
     TimePoint born;          // when it was opened (minus jitter); drives server_lifetime
     TimePoint idle_since{};  // when it last went idle; drives server_check_delay
+    int home = 0;            // the worker whose event loop the server's socket is on
   };
   struct Handoff {
     WaiterId waiter;
@@ -70,11 +71,21 @@ class Pool {
     return 0;
   }
 
-  // A client asks for a server: the warmest idle one, or a place in the queue.
-  Acquired acquire(WaiterId id, TimePoint now) {
+  // A client of worker `home` asks for a server: the warmest idle one already on its
+  // worker (no hand-over between threads), else the warmest idle one, else a place in the
+  // queue.
+  Acquired acquire(WaiterId id, TimePoint now, int home = 0) {
     if (!idle_.empty() && waiters_.empty()) {
-      Lease lease = std::move(idle_.back().lease);
-      idle_.pop_back();
+      auto it = idle_.end();
+      for (auto i = idle_.rbegin(); i != idle_.rend(); ++i) {
+        if (i->lease.home == home) {
+          it = std::prev(i.base());
+          break;
+        }
+      }
+      if (it == idle_.end()) it = std::prev(idle_.end());
+      Lease lease = std::move(it->lease);
+      idle_.erase(it);
       ++active_;
       return {AcquireStatus::Ready, std::move(lease)};
     }

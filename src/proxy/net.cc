@@ -16,6 +16,13 @@ Task<bool> write_all(Socket& socket, ByteView bytes) {
   co_return !ec;
 }
 
+namespace {
+thread_local int this_worker = 0;
+}  // namespace
+
+int worker_index() { return this_worker; }
+void set_worker_index(int index) { this_worker = index; }
+
 std::span<std::uint8_t> scratch() {
   thread_local std::array<std::uint8_t, kScratchSize> buffer;
   return buffer;

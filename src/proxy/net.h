@@ -26,6 +26,10 @@ inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // Writes every byte; false if the peer is gone.
 Task<bool> write_all(Socket& socket, ByteView bytes);
 
+// Which worker (event loop) the calling thread runs; 0 outside the workers.
+int worker_index();
+void set_worker_index(int index);
+
 // The relay's lean I/O. Reads wait for readiness first and then read into the worker's
 // scratch buffer, so an idle connection holds no buffer and a read costs one syscall.
 // Writes go straight out; only bytes the peer cannot take yet are copied into `spill`

@@ -193,8 +193,9 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
       ps.last_connect_error.clear();
       ps.server_params = (*server)->reported_params();
       const TimePoint now = SteadyClock::now();
-      dispatch(
-          ps, ps.pool.connect_succeeded(Lease{std::move(*server), born_with_jitter(ps, now)}, now));
+      Lease lease{std::move(*server), born_with_jitter(ps, now)};
+      lease.home = worker_index();
+      dispatch(ps, ps.pool.connect_succeeded(std::move(lease), now));
       more = plan_connects(ps);
     } else {
       connect_failed(ps, server.error(), ex);
@@ -300,7 +301,7 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
     {
       Guard lock(mu_);
       waiter->id = next_waiter_id_++;
-      auto a = ps.pool.acquire(waiter->id, SteadyClock::now());
+      auto a = ps.pool.acquire(waiter->id, SteadyClock::now(), worker_index());
       if (a.status == ServerPool::AcquireStatus::QueueFull) {
         co_return make_error(
             "53300",
@@ -396,6 +397,7 @@ void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
       close_server(ps, lease);
       connects = plan_connects(ps);
     } else {
+      lease.home = worker_index();  // its socket is on this worker's loop
       dispatch(ps, ps.pool.release(std::move(lease), SteadyClock::now()));
       connects = plan_connects(ps);
     }

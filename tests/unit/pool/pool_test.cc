@@ -81,6 +81,21 @@ TEST(PoolTest, WarmestIdleServerIsReusedFirst) {
   EXPECT_EQ(a.lease->server.id, 2);
 }
 
+TEST(PoolTest, IdleServerOnTheClientsOwnWorkerIsPreferred) {
+  ManualClock clock;
+  TestPool pool(limits(3));
+  for (int id = 1; id <= 3; ++id) {
+    pool.connect_started();
+    TestPool::Lease lease{FakeServer{id}, clock.now()};
+    lease.home = id == 1 ? 1 : 0;  // server 1 lives on worker 1, the others on worker 0
+    (void)pool.connect_succeeded(std::move(lease), clock.now());
+  }
+  auto a = pool.acquire(1, clock.now(), /*home=*/1);
+  EXPECT_EQ(a.lease->server.id, 1);
+  auto b = pool.acquire(2, clock.now(), /*home=*/1);  // none left on worker 1: the warmest
+  EXPECT_EQ(b.lease->server.id, 3);
+}
+
 TEST(PoolTest, CancelledWaiterIsSkipped) {
   ManualClock clock;
   TestPool pool(limits(1));
