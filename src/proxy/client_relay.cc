@@ -77,7 +77,7 @@ Task<RelayEnd> ClientSession::relay() {
 Task<void> ClientSession::client_reader() {
   set_phase(held_ ? Phase::Held : Phase::Idle);
   while (end_ == RelayEnd::None) {
-    auto [ec, chunk] = co_await read_ready(client_);
+    auto [ec, chunk] = co_await read_ready(client_, client_landing_);
     if (end_ != RelayEnd::None) co_return;
     if (ec) co_return end(RelayEnd::ClientGone);
     const std::size_t n = chunk.size();
@@ -285,7 +285,7 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
 Task<void> ClientSession::server_reader(ServerConn& server) {
   auto self = shared_from_this();
   while (end_ == RelayEnd::None) {
-    auto [ec, chunk] = co_await read_ready(server.socket());
+    auto [ec, chunk] = co_await read_ready(server.socket(), server.landing());
     if (end_ != RelayEnd::None) break;
     if (ec) {
       end(RelayEnd::ServerGone);

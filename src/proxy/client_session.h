@@ -11,6 +11,7 @@
 //   Busy        holds a server that owes it a reply
 //   IdleInTx    holds a server inside a transaction, waits for the client
 //   Held        holds a server between transactions (session mode only)
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -138,6 +139,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool statement_violation_ = false;  // statement mode: the client opened a transaction
   bool settings_touched_ = false;     // the client may have changed session settings
   bool server_reader_running_ = false;
+  std::array<std::uint8_t, 256> client_landing_;  // first bytes of each read (see read_ready)
   Bytes pending_;          // a request kept while the client waits for a server
   Bytes to_server_spill_;  // bytes the server could not take yet
   Bytes to_client_spill_;  // bytes the client could not take yet

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cstring>
 
 #include "protocol/messages/error_response.h"
 
@@ -28,17 +29,19 @@ std::span<std::uint8_t> scratch() {
   return buffer;
 }
 
-Task<ReadResult> read_ready(Socket& socket) {
-  for (;;) {
-    auto [wait_error] = co_await socket.async_wait(Socket::wait_read, nothrow);
-    if (wait_error) co_return ReadResult{wait_error, {}};
-    auto buf = scratch();
-    boost::system::error_code ec;
-    const std::size_t n = socket.read_some(asio::buffer(buf.data(), buf.size()), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) co_return ReadResult{ec, {}};
-    co_return ReadResult{{}, ByteView(buf.data(), n)};
+Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
+  // Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
+  // non-speculative operation; a speculative read does not.
+  auto [ec, n] = co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+  if (ec) co_return ReadResult{ec, {}};
+  auto buf = scratch();
+  std::memcpy(buf.data(), landing.data(), n);
+  std::size_t total = n;
+  if (n == landing.size()) {
+    boost::system::error_code more_error;
+    total += socket.read_some(asio::buffer(buf.data() + n, buf.size() - n), more_error);
   }
+  co_return ReadResult{{}, ByteView(buf.data(), total)};
 }
 
 Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {

@@ -39,13 +39,15 @@ inline constexpr std::size_t kScratchSize = 32 * 1024;
 // This thread's scratch buffer. Valid until the calling coroutine next suspends.
 std::span<std::uint8_t> scratch();
 
-// Waits until `socket` is readable, then reads what is there into scratch(). Returns the
-// bytes read, or an error code (eof when the peer closed).
+// Reads what `socket` has: first into the connection's small `landing` buffer (an
+// asynchronous read, which after an exhausting read goes straight to epoll without a
+// syscall or an epoll_ctl), then, if that filled up, the rest straight into scratch().
+// Returns the bytes (in scratch()) or an error code (eof when the peer closed).
 struct ReadResult {
   boost::system::error_code error;
   ByteView bytes;
 };
-Task<ReadResult> read_ready(Socket& socket);
+Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing);
 
 // Writes `bytes` (typically in scratch()) to `socket`; false if the peer is gone.
 Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill);

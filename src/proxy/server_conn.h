@@ -1,7 +1,9 @@
 #pragma once
 // One connection from Reservoir to PostgreSQL: opening it, logging in, and the facts kept
 // about it (BackendKeyData for cancels, the ParameterStatus values it reported).
+#include <array>
 #include <cstdint>
+#include <span>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,6 +46,9 @@ class ServerConn {
   explicit ServerConn(Socket socket) : socket_(std::move(socket)) {}
 
   Socket& socket() { return socket_; }
+  // First bytes of each relay read (see read_ready): small, and owned by the server so an
+  // idle client holds none.
+  std::span<std::uint8_t> landing() { return landing_; }
   std::int32_t backend_pid() const { return pid_; }
   std::int32_t backend_secret() const { return secret_; }
   const std::shared_ptr<const ServerTarget>& target() const { return target_; }
@@ -86,6 +91,7 @@ class ServerConn {
   std::map<std::string, std::string, std::less<>> params_;
   std::map<std::string, std::string, std::less<>> applied_;
   std::uint64_t id_ = 0;
+  std::array<std::uint8_t, 1024> landing_;
 };
 
 using ServerPtr = std::unique_ptr<ServerConn>;
