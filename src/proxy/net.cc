@@ -32,7 +32,8 @@ std::span<std::uint8_t> scratch() {
 Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
   // Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
   // non-speculative operation; a speculative read does not.
-  auto [ec, n] = co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+  auto [ec, n] =
+      co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
   if (ec) co_return ReadResult{ec, {}};
   auto buf = scratch();
   std::memcpy(buf.data(), landing.data(), n);

@@ -3,10 +3,10 @@
 // about it (BackendKeyData for cancels, the ParameterStatus values it reported).
 #include <array>
 #include <cstdint>
-#include <span>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "auth/userlist.h"
