@@ -27,8 +27,6 @@ namespace {
 // A request copy larger than this is freed after use, so idle clients stay small.
 constexpr std::size_t kKeptRequestCapacity = 4096;
 
-Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
-
 }  // namespace
 
 void ClientSession::set_phase(Phase phase) {

@@ -21,8 +21,6 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 
-Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
-
 // Startup packets a client may send before its StartupMessage (SSLRequest, GSSENCRequest).
 constexpr int kMaxNegotiations = 2;
 

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "protocol/frame.h"
@@ -22,6 +23,9 @@ using Task = asio::awaitable<T>;
 
 // Completion token that reports errors as values: nothing on the data path throws.
 inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// A configured duration (seconds, fractions allowed) as a clock duration.
+inline Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
 
 // Writes every byte; false if the peer is gone.
 Task<bool> write_all(Socket& socket, ByteView bytes);

@@ -11,8 +11,6 @@ namespace reservoir::proxy {
 
 namespace {
 
-Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
-
 constexpr Duration kFirstRetryDelay = std::chrono::milliseconds(100);
 constexpr Duration kPeekAfterIdle = std::chrono::milliseconds(100);
 
