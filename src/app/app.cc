@@ -125,7 +125,7 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       (void)co_await pause.async_wait(nothrow);
       continue;
     }
-    proxy::apply_socket_options(socket, services().config->settings);
+    proxy::apply_socket_options(socket, proxy::TcpOptions::from(services().config->settings));
     socket.non_blocking(true, ec);  // the relay reads and writes without blocking
     auto session = std::make_shared<proxy::ClientSession>(std::move(socket), services());
     asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);

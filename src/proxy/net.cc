@@ -84,17 +84,19 @@ void set_int(int fd, int level, int name, int value) {
 }
 }  // namespace
 
-void apply_socket_options(Socket& socket, const config::Settings& s) {
-  const int family = socket.local_endpoint().protocol().family();
+void apply_socket_options(Socket& socket, const TcpOptions& s) {
+  boost::system::error_code ec;
+  const int family = socket.local_endpoint(ec).protocol().family();
+  if (ec) return;
   if (family != AF_INET && family != AF_INET6) return;
   const int fd = socket.native_handle();
   set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-  if (!s.tcp_keepalive) return;
+  if (!s.keepalive) return;
   set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-  set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, s.tcp_keepidle);
-  set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, s.tcp_keepintvl);
-  set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, s.tcp_keepcnt);
-  set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, s.tcp_user_timeout);
+  set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, s.keepidle);
+  set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, s.keepintvl);
+  set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, s.keepcnt);
+  set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, s.user_timeout);
 }
 
 std::string peer_name(const Socket& socket) {

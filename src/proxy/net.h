@@ -64,8 +64,20 @@ Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& 
 void append_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
                   std::string_view message);
 
-// Applies TCP_NODELAY and the tcp_keep* / tcp_user_timeout settings; no-op on unix sockets.
-void apply_socket_options(Socket& socket, const config::Settings& settings);
+// The tcp_keep* / tcp_user_timeout settings, applied to client and server sockets alike.
+struct TcpOptions {
+  bool keepalive = true;
+  int keepidle = 0;
+  int keepintvl = 0;
+  int keepcnt = 0;
+  int user_timeout = 0;
+  static TcpOptions from(const config::Settings& s) {
+    return {s.tcp_keepalive, s.tcp_keepidle, s.tcp_keepintvl, s.tcp_keepcnt, s.tcp_user_timeout};
+  }
+};
+
+// Applies TCP_NODELAY and the keepalive options; no-op on unix sockets.
+void apply_socket_options(Socket& socket, const TcpOptions& options);
 
 // "host:port" or the unix socket path of the peer, for logs.
 std::string peer_name(const Socket& socket);

@@ -175,6 +175,7 @@ Task<Result<ServerPtr>> login(Executor ex, std::shared_ptr<const ServerTarget> t
   auto socket = co_await connect_socket(ex, t);
   if (!socket) co_return socket.error();
   boost::system::error_code nb;
+  apply_socket_options(*socket, t.tcp);
   socket->non_blocking(true, nb);  // the relay reads and writes without blocking
   auto server = std::make_unique<ServerConn>(std::move(*socket));
 

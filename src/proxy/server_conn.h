@@ -30,6 +30,7 @@ struct ServerTarget {
   Bytes scram_client_key;
   protocol::StartupParams extra_params;  // application_name etc. from the entry
   Duration connect_timeout = std::chrono::seconds(15);
+  TcpOptions tcp;  // keepalive settings for the server socket
   // Bumped when a reload changes how servers are reached; servers of an older generation
   // are closed when they come back to the pool.
   std::uint64_t generation = 0;
