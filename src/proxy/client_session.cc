@@ -104,6 +104,9 @@ Task<std::string> ClientSession::serve() {
     services_.pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }
   settings_wanted_ = requested_settings(startup_, settings_.ignore_startup_parameters);
+  // The login reader is done (the relay reads on its own): free its buffer, so an idle
+  // client keeps nothing from its login.
+  reader_ = protocol::FrameReader(settings_.max_packet_size);
 
   Bytes ok;
   protocol::Authentication::ok().encode(ok);
