@@ -192,10 +192,6 @@ void ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView c
 // the error (and ReadyForQuery, so it can retry) or, where that is not possible, ended.
 Task<bool> ClientSession::attach_server(std::uint64_t requests) {
   set_phase(Phase::Waiting);
-  // Settings that a reload may change apply from the client's next transaction on.
-  const auto cfg = services_.pools->config();
-  const Duration wait = to_duration(cfg->settings.query_wait_timeout);
-  const TimePoint deadline = wait > Duration::zero() ? SteadyClock::now() + wait : TimePoint::max();
   auto notice = [this](int position) {
     Bytes out;
     auto n = protocol::NoticeResponse::make(
@@ -205,7 +201,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     n.encode(out);
     ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   };
-  auto lease = co_await services_.pools->acquire(*pool_, client_.get_executor(), deadline,
+  auto lease = co_await services_.pools->acquire(*pool_, client_.get_executor(),
                                                  logged_in_ ? notice : PoolRegistry::WaitNotice{});
   if (lease && shutting_down_) {
     services_.pools->release(*pool_, std::move(*lease), client_.get_executor());

@@ -108,6 +108,7 @@ Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const st
   auto target = make_target(*entry, user);
   if (target->dbname.empty()) std::const_pointer_cast<ServerTarget>(target)->dbname = database;
   ps->target = std::move(target);
+  set_timings(*ps);
   auto& db = db_budgets_[entry->name == "*" ? database : entry->name];
   db.limit = entry->max_db_connections.value_or(config_->settings.max_db_connections);
   auto& ub = user_budgets_[user];
@@ -287,20 +288,35 @@ Error PoolRegistry::exhausted_error(const PoolState& ps, Duration waited) const 
   return make_error("53300", std::move(msg));
 }
 
-Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint deadline,
-                                          WaitNotice notice) {
+void PoolRegistry::set_timings(PoolState& ps) const {
+  const auto& st = config_->settings;
+  ps.timings.query_wait_timeout = to_duration(st.query_wait_timeout);
+  ps.timings.query_wait_notify = to_duration(st.query_wait_notify);
+  ps.timings.server_check_delay = to_duration(st.server_check_delay);
+  ps.timings.server_check_query = st.server_check_query;
+}
+
+Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice notice) {
   const TimePoint started = SteadyClock::now();
-  const Duration notify_after = to_duration(config()->settings.query_wait_notify);
-  TimePoint notify_at =
-      notice && notify_after > Duration::zero() ? started + notify_after : TimePoint::max();
+  TimePoint deadline = TimePoint::max();
+  TimePoint notify_at = TimePoint::max();
   for (;;) {
-    auto waiter = std::make_shared<Waiter>(ex);
+    std::shared_ptr<Waiter> waiter;  // made only when the client has to wait
     std::optional<Lease> got;
+    Duration check_delay;
     int connects = 0;
     {
       Guard lock(mu_);
-      waiter->id = next_waiter_id_++;
-      auto a = ps.pool.acquire(waiter->id, SteadyClock::now(), worker_index());
+      const auto& t = ps.timings;
+      check_delay = t.server_check_delay;
+      if (deadline == TimePoint::max() && t.query_wait_timeout > Duration::zero()) {
+        deadline = started + t.query_wait_timeout;
+      }
+      if (notice && notify_at == TimePoint::max() && t.query_wait_notify > Duration::zero()) {
+        notify_at = started + t.query_wait_notify;
+      }
+      const pool::WaiterId id = next_waiter_id_++;
+      auto a = ps.pool.acquire(id, started, worker_index());
       if (a.status == ServerPool::AcquireStatus::QueueFull) {
         co_return make_error(
             "53300",
@@ -311,7 +327,9 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
       if (a.status == ServerPool::AcquireStatus::Ready) {
         got = std::move(a.lease);
       } else {
-        ps.waiters.emplace(waiter->id, waiter);
+        waiter = std::make_shared<Waiter>(ex);
+        waiter->id = id;
+        ps.waiters.emplace(id, waiter);
         connects = plan_connects(ps);
       }
     }
@@ -320,20 +338,21 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
       waiter->timer.expires_at(std::min(deadline, notify_at));
       (void)co_await waiter->timer.async_wait(nothrow);
       Guard lock(mu_);
+      const TimePoint now = SteadyClock::now();
       if (waiter->lease) {
         got = std::move(waiter->lease);
       } else if (waiter->error) {
         co_return *waiter->error;
-      } else if (SteadyClock::now() >= notify_at && SteadyClock::now() < deadline) {
-        notify_at = TimePoint::max();
+      } else if (now >= notify_at && now < deadline) {
+        notify_at = TimePoint::max() - Duration(1);  // once
         notice(ps.pool.position(waiter->id));
-      } else if (SteadyClock::now() >= deadline) {
+      } else if (now >= deadline) {
         ps.pool.cancel_wait(waiter->id);
         ps.waiters.erase(waiter->id);
-        co_return exhausted_error(ps, SteadyClock::now() - started);
+        co_return exhausted_error(ps, now - started);
       }
     }
-    if (!co_await check_server(ps, *got)) continue;
+    if (!co_await check_server(ps, *got, check_delay)) continue;
     got->server->rebind(ex);
     co_return std::move(*got);
   }
@@ -341,7 +360,7 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, TimePoint 
 
 // A lent server must be alive; one idle longer than server_check_delay also runs
 // server_check_query. A failed server is closed and the caller tries again.
-Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease) {
+Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease, Duration check_delay) {
   const Executor ex = lease.server->socket().get_executor();
   // A server back from a transaction moments ago is alive: skip the peek (a syscall) on the
   // hot path. Longer-idle servers are also swept by maintain() twice a second.
@@ -354,12 +373,13 @@ Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease) {
     discard(ps, std::move(lease), ex);
     co_return false;
   }
-  const auto cfg = config();
-  const Duration delay = to_duration(cfg->settings.server_check_delay);
-  if (lease.idle_since == TimePoint{} || now - lease.idle_since < delay) {
-    co_return true;
+  if (lease.idle_since == TimePoint{} || now - lease.idle_since < check_delay) co_return true;
+  std::string query;
+  {
+    Guard lock(mu_);
+    query = ps.timings.server_check_query;
   }
-  auto checked = co_await run_on_server(*lease.server, cfg->settings.server_check_query);
+  auto checked = co_await run_on_server(*lease.server, query);
   if (checked) co_return true;
   spdlog::info("pool {}: server {} failed server_check_query ({}); replacing it", ps.name(),
                lease.server->id(), checked.error().message);
@@ -426,6 +446,7 @@ void PoolRegistry::reload(std::shared_ptr<const config::Config> config,
       target->scram_client_key = ps->target->scram_client_key;
       target->generation = ps->target->generation + (target->same_login(*ps->target) ? 0 : 1);
       ps->target = std::move(target);
+      set_timings(*ps);
       ps->db_budget->limit =
           entry->max_db_connections.value_or(config_->settings.max_db_connections);
       ps->user_budget->limit = u && u->max_user_connections

@@ -48,6 +48,14 @@ struct PoolState {
   Duration retry_delay{};  // backoff after a failed connect; zero after a success
   bool retry_scheduled = false;
   std::string last_connect_error;
+  // Settings the hot path needs, copied here (under the registry lock) at creation and on
+  // reload, so lending a server reads no shared configuration.
+  struct Timings {
+    Duration query_wait_timeout{};  // zero: wait forever
+    Duration query_wait_notify{};   // zero: no NOTICE
+    Duration server_check_delay{};
+    std::string server_check_query;
+  } timings;
   // ParameterStatus values of the newest server: what a client of a transaction pool is
   // shown at login without being lent a server.
   std::vector<std::pair<std::string, std::string>> server_params;
@@ -70,12 +78,11 @@ class PoolRegistry {
   // Called while a client waits, once query_wait_notify has passed, with its place in line.
   using WaitNotice = std::function<void(int position)>;
 
-  // Waits (FIFO) for a clean, live server until `deadline`; the lease's socket is bound to
+  // Waits (FIFO) for a clean, live server up to query_wait_timeout; the lease's socket is bound to
   // `ex`. A server idle longer than server_check_delay is checked first. Errors: 53300 when
   // the queue is full or the wait timed out (the message says what ran out and what to
   // change), or the error PostgreSQL gave when logging in failed.
-  Task<Result<Lease>> acquire(PoolState& ps, Executor ex, TimePoint deadline,
-                              WaitNotice notice = {});
+  Task<Result<Lease>> acquire(PoolState& ps, Executor ex, WaitNotice notice = {});
 
   // Whether servers of this pool accepted every one of these setting names before; a client
   // asking for a new one is lent a server at login, so a bad name fails there, as in
@@ -126,7 +133,8 @@ class PoolRegistry {
   void wake(const std::shared_ptr<Waiter>& waiter);                            // under lock
   void close_server(PoolState& ps, Lease& lease);                              // under lock
   Error exhausted_error(const PoolState& ps, Duration waited) const;
-  Task<bool> check_server(PoolState& ps, Lease& lease);
+  Task<bool> check_server(PoolState& ps, Lease& lease, Duration check_delay);
+  void set_timings(PoolState& ps) const;  // under lock
   std::shared_ptr<const ServerTarget> make_target(const config::DatabaseEntry& entry,
                                                   const std::string& user) const;
   pool::PoolLimits limits_for(const config::DatabaseEntry& entry, const std::string& user) const;

@@ -23,20 +23,29 @@ bool word_at(std::string_view sql, std::size_t i, std::string_view word) {
 // DISCARD, or a call of set_config(). Quotes and comments are not parsed, so it errs on the
 // side of true; a false positive costs one extra round trip when the server is released.
 bool may_change_settings(std::string_view sql) {
-  bool statement_start = true;
-  for (std::size_t i = 0; i < sql.size(); ++i) {
-    const char c = sql[i];
-    if (c == ';') {
-      statement_start = true;
-    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(') {
-      continue;
-    } else {
-      if (statement_start &&
-          (word_at(sql, i, "set") || word_at(sql, i, "reset") || word_at(sql, i, "discard"))) {
+  // Runs on every Query and Parse in transaction mode, so it only looks at statement starts
+  // (the beginning and after each ';', found with memchr) and searches for "_config".
+  std::size_t start = 0;
+  for (;;) {
+    while (start < sql.size() && (sql[start] == ' ' || sql[start] == '\t' || sql[start] == '\n' ||
+                                  sql[start] == '\r' || sql[start] == '(')) {
+      ++start;
+    }
+    if (word_at(sql, start, "set") || word_at(sql, start, "reset") ||
+        word_at(sql, start, "discard")) {
+      return true;
+    }
+    const std::size_t semicolon = sql.find(';', start);
+    if (semicolon == std::string_view::npos) break;
+    start = semicolon + 1;
+  }
+  for (std::string_view needle : {"_config", "_CONFIG", "_Config"}) {
+    for (std::size_t at = sql.find(needle); at != std::string_view::npos;
+         at = sql.find(needle, at + 1)) {
+      if (at >= 3 && word_at(sql, at - 3, "set_config") &&
+          (at == 3 || !identifier_char(static_cast<unsigned char>(sql[at - 4])))) {
         return true;
       }
-      if ((c | 0x20) == 's' && word_at(sql, i, "set_config")) return true;
-      statement_start = false;
     }
   }
   return false;

@@ -25,3 +25,19 @@ TEST(MayChangeSettingsTest, OrdinaryStatementsDoNot) {
 
 }  // namespace
 }  // namespace reservoir::proxy
+
+namespace reservoir::proxy {
+namespace {
+
+TEST(MayChangeSettingsTest, EdgeCases) {
+  EXPECT_TRUE(may_change_settings("SELECT SET_CONFIG('a.b', 'c', false)"));
+  EXPECT_TRUE(may_change_settings("select 1;reset role"));
+  EXPECT_TRUE(may_change_settings("(SET x = 1)"));
+  EXPECT_FALSE(may_change_settings("SELECT offset_config FROM t"));
+  EXPECT_FALSE(may_change_settings("SELECT my_set_config(1)"));
+  EXPECT_FALSE(may_change_settings("SELECT 1;"));
+  EXPECT_FALSE(may_change_settings("settings"));
+}
+
+}  // namespace
+}  // namespace reservoir::proxy
