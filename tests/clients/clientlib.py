@@ -115,17 +115,7 @@ class ClientsFactory:
         return instance.start()
 
     def stop_all(self) -> list[str]:
-        problems = []
-        for instance in self.instances:
-            was_alive = instance.alive()
-            status = instance.terminate()
-            if was_alive and status is None:
-                problems.append(f"reservoir (port {instance.port}) did not exit within "
-                                f"{harness.STOP_TIMEOUT}s of SIGTERM\n{instance.log_tail()}")
-            elif status is not None and status < 0 and -status != signal.SIGTERM:
-                problems.append(f"reservoir (port {instance.port}) died of signal {-status}\n"
-                                f"{instance.log_tail()}")
-        return problems
+        return harness.stop_instances(self.instances)
 
     def cleanup(self) -> None:
         for instance in self.instances:
@@ -223,62 +213,13 @@ def start(fn, *args, name: str | None = None) -> Background:
 # --------------------------------------------------------------------------------------------
 # PostgreSQL, read directly (never through Reservoir)
 
-BACKENDS_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                "AND pid <> pg_backend_pid()")
-
-
-class BackendMonitor(threading.Thread):
-    """Polls pg_stat_activity on PostgreSQL itself every `interval` seconds and keeps the
-    largest number of client backends seen matching `user` and/or `dbname`."""
-
-    def __init__(self, pg, user: str | None = APP_USER, dbname: str | None = APP_DB,
-                 interval: float = 0.02):
-        super().__init__(daemon=True)
-        self.pg, self.interval = pg, interval
-        self.sql, self.params = BACKENDS_SQL, []
-        if user is not None:
-            self.sql += " AND usename = %s"
-            self.params.append(user)
-        if dbname is not None:
-            self.sql += " AND datname = %s"
-            self.params.append(dbname)
-        self.stop_event = threading.Event()
-        self.max_seen, self.samples, self.errors = 0, 0, []
-
-    def run(self):
-        try:
-            conn = self.pg.admin_connect()
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.errors.append(exc)
-            return
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET statement_timeout = '5s'")
-                while not self.stop_event.is_set():
-                    cur.execute(self.sql, self.params)
-                    self.max_seen = max(self.max_seen, cur.fetchone()[0])
-                    self.samples += 1
-                    self.stop_event.wait(self.interval)
-        except Exception as exc:  # noqa: BLE001
-            self.errors.append(exc)
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(5)
+# One monitor for both suites; it lives in harness.py.
+BackendMonitor = harness.BackendMonitor
 
 
 def count_backends(pg, user: str | None = APP_USER, dbname: str | None = APP_DB,
                    state: str | None = None) -> int:
-    sql, params = BACKENDS_SQL, []
+    sql, params = harness.BACKENDS_SQL, []
     if user is not None:
         sql += " AND usename = %s"
         params.append(user)

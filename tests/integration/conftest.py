@@ -57,17 +57,7 @@ class ReservoirFactory:
         return instance.start()
 
     def stop_all(self) -> list[str]:
-        problems = []
-        for instance in self.instances:
-            was_alive = instance.alive()
-            status = instance.terminate()
-            if was_alive and status is None:
-                problems.append(f"reservoir (port {instance.port}) did not exit within "
-                                f"{harness.STOP_TIMEOUT}s of SIGTERM\n{instance.log_tail()}")
-            elif status is not None and status < 0 and -status != signal.SIGTERM:
-                problems.append(f"reservoir (port {instance.port}) died of signal {-status}\n"
-                                f"{instance.log_tail()}")
-        return problems
+        return harness.stop_instances(self.instances)
 
     def cleanup(self) -> None:
         for instance in self.instances:

@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 import socket
+import threading
 import struct
 import subprocess
 import tempfile
@@ -727,3 +728,72 @@ class ScramClient:
         server_key = hmac.new(self.salted, b"Server Key", hashlib.sha256).digest()
         expected = hmac.new(server_key, self.auth_message, hashlib.sha256).digest()
         assert base64.b64decode(server_final[2:]) == expected, "bad SCRAM server signature"
+
+
+def stop_instances(instances) -> list[str]:
+    """SIGTERMs every pooler process; returns a problem line for each that did not exit
+    within STOP_TIMEOUT or died of a signal other than SIGTERM (a crash)."""
+    problems = []
+    for instance in instances:
+        was_alive = instance.alive()
+        status = instance.terminate()
+        if was_alive and status is None:
+            problems.append(f"reservoir (port {instance.port}) did not exit within "
+                            f"{STOP_TIMEOUT}s of SIGTERM\n{instance.log_tail()}")
+        elif status is not None and status < 0 and -status != signal.SIGTERM:
+            problems.append(f"reservoir (port {instance.port}) died of signal {-status}\n"
+                            f"{instance.log_tail()}")
+    return problems
+
+
+BACKENDS_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()")
+
+
+class BackendMonitor(threading.Thread):
+    """Polls pg_stat_activity on PostgreSQL itself every `interval` seconds and keeps the
+    largest number of client backends seen matching `user` and/or `dbname`."""
+
+    def __init__(self, pg, user: str | None = APP_USER, dbname: str | None = APP_DB,
+                 interval: float = 0.02):
+        super().__init__(daemon=True)
+        self.pg, self.interval = pg, interval
+        self.sql, self.params = BACKENDS_SQL, []
+        if user is not None:
+            self.sql += " AND usename = %s"
+            self.params.append(user)
+        if dbname is not None:
+            self.sql += " AND datname = %s"
+            self.params.append(dbname)
+        self.stop_event = threading.Event()
+        self.max_seen, self.samples, self.errors = 0, 0, []
+
+    def run(self):
+        try:
+            conn = self.pg.admin_connect()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+            return
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET statement_timeout = '5s'")
+                while not self.stop_event.is_set():
+                    cur.execute(self.sql, self.params)
+                    self.max_seen = max(self.max_seen, cur.fetchone()[0])
+                    self.samples += 1
+                    self.stop_event.wait(self.interval)
+        except Exception as exc:  # noqa: BLE001
+            self.errors.append(exc)
+        finally:
+            conn.close()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(5)

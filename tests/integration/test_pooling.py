@@ -6,42 +6,10 @@ import time
 import psycopg2
 import pytest
 
-from harness import APP_DB, APP_USER
+from harness import APP_DB, APP_USER, BackendMonitor
 
 # Every core test runs with one worker thread and with two.
 WORKERS = pytest.mark.parametrize("workers", [1, 2], ids=["w1", "w2"])
-
-
-class BackendMonitor(threading.Thread):
-    """Polls pg_stat_activity directly on PostgreSQL (not through Reservoir) every 20 ms and
-    keeps the largest number of backends it saw for app@app."""
-
-    def __init__(self, pg, interval: float = 0.02):
-        super().__init__(daemon=True)
-        self.pg, self.interval = pg, interval
-        self.stop_event = threading.Event()
-        self.max_seen, self.samples, self.errors = 0, 0, []
-
-    def run(self):
-        try:
-            conn = self.pg.admin_connect()
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.errors.append(exc)
-            return
-        try:
-            while not self.stop_event.is_set():
-                count = self.pg.count_backends(APP_USER, APP_DB, conn)
-                self.max_seen = max(self.max_seen, count)
-                self.samples += 1
-                time.sleep(self.interval)
-        except Exception as exc:  # noqa: BLE001
-            self.errors.append(exc)
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(5)
 
 
 @WORKERS
