@@ -339,10 +339,8 @@ void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteV
 // A server can go back to the pool when it has answered everything it was asked, the last
 // thing it said was ReadyForQuery 'I', and the client is between messages.
 bool ClientSession::release_ready() const {
-  if (mode_ == config::PoolMode::Session || !held_ || writing_to_server_) return false;
-  auto status = from_server_.ready_at_end();
-  return status && *status == 'I' && replies_seen_ == replies_expected_ && unsynced_ == 0 &&
-         from_client_.at_boundary();
+  if (mode_ == config::PoolMode::Session || !held_) return false;
+  return server_idle() && from_server_.ready_at_end() == std::optional<char>('I');
 }
 
 Task<void> ClientSession::release_server(bool rollback_first) {
