@@ -105,13 +105,14 @@ class Pool {
       --active_;
       return {ReleaseKind::Close, 0, std::move(lease)};
     }
+    // It was in use until now: a server handed straight on was idle for no time at all.
+    lease.idle_since = now;
     if (!waiters_.empty()) {
       WaiterId w = waiters_.front().id;
       waiters_.pop_front();
       return {ReleaseKind::ToWaiter, w, std::move(lease)};
     }
     --active_;
-    lease.idle_since = now;
     idle_.push_back(IdleEntry{std::move(lease), now});
     return {ReleaseKind::ToIdle, 0, std::nullopt};
   }

@@ -8,10 +8,34 @@
 #include <cstring>
 
 #include "protocol/messages/error_response.h"
+#include "proxy/asio_readiness.h"
 
 namespace reservoir::proxy {
 
+namespace {
+// Asynchronous writes this worker has started, and how many are still pending. A queued write
+// that completes in the same epoll wake-up as a queued read makes Asio run the read's handler
+// later, after other work (possibly another epoll_wait); such a read is not trusted to mark
+// its socket drained (see asio_readiness.h).
+thread_local std::uint64_t writes_started = 0;
+thread_local int writes_pending = 0;
+struct WriteInFlight {
+  WriteInFlight() {
+    ++writes_started;
+    ++writes_pending;
+  }
+  ~WriteInFlight() { --writes_pending; }
+  WriteInFlight(const WriteInFlight&) = delete;
+  WriteInFlight& operator=(const WriteInFlight&) = delete;
+};
+
+bool would_block(const boost::system::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+}  // namespace
+
 Task<bool> write_all(Socket& socket, ByteView bytes) {
+  WriteInFlight in_flight;
   auto [ec, n] =
       co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), nothrow);
   co_return !ec;
@@ -31,30 +55,60 @@ std::span<std::uint8_t> scratch() {
 
 Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
   // Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
-  // non-speculative operation; a speculative read does not.
-  auto [ec, n] =
-      co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
-  if (ec) co_return ReadResult{ec, {}};
+  // non-speculative operation; a queued read does not.
+  const auto landing_buffer = asio::buffer(landing.data(), landing.size());
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  // Whether the last recv() came back short with no epoll_wait since: the socket is drained.
+  bool drained = false;
+  if (readiness::will_speculate(socket)) {
+    // Asio would recv() before waiting; do it here, so data is handled now rather than after
+    // a post, and an empty queue is known for certain.
+    n = socket.read_some(landing_buffer, ec);
+    if (would_block(ec)) {
+      readiness::mark_drained(socket);
+      n = 0;
+    } else if (ec) {
+      co_return ReadResult{ec, {}};
+    } else {
+      drained = n < landing.size();
+    }
+  }
+  if (n == 0) {
+    // Queued in the reactor: the handler runs inside the epoll wake-up that read the data,
+    // unless a write on this worker completed in the same wake-up (see WriteInFlight).
+    const bool trusted = writes_pending == 0;
+    const std::uint64_t started = writes_started;
+    auto [read_error, got] = co_await socket.async_read_some(landing_buffer, nothrow);
+    if (read_error) co_return ReadResult{read_error, {}};
+    n = got;
+    drained = n < landing.size() && trusted && writes_started == started;
+  }
   auto buf = scratch();
   std::memcpy(buf.data(), landing.data(), n);
   std::size_t total = n;
   if (n == landing.size()) {
     boost::system::error_code more_error;
-    total += socket.read_some(asio::buffer(buf.data() + n, buf.size() - n), more_error);
+    const std::size_t room = buf.size() - n;
+    const std::size_t more = socket.read_some(asio::buffer(buf.data() + n, room), more_error);
+    total += more;
+    drained = would_block(more_error) || (!more_error && more < room);
   }
+  if (drained) readiness::mark_drained(socket);
   co_return ReadResult{{}, ByteView(buf.data(), total)};
 }
 
 Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
   boost::system::error_code ec;
   std::size_t sent = socket.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+  if (would_block(ec)) {
     sent = 0;
   } else if (ec) {
     co_return false;
   }
   if (sent == bytes.size()) co_return true;
   spill.assign(bytes.begin() + static_cast<std::ptrdiff_t>(sent), bytes.end());
+  WriteInFlight in_flight;
   auto [write_error, n] = co_await asio::async_write(socket, asio::buffer(spill), nothrow);
   spill.clear();
   co_return !write_error;

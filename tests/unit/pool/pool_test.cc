@@ -49,6 +49,25 @@ TEST(PoolTest, NewServerGoesToTheWaiter) {
   EXPECT_EQ(c.waiting, 0);
 }
 
+// Regression: a server handed from one client straight to a waiter kept the idle time of
+// its last stay in the idle list, so after one long idle spell every hand-off ran
+// server_check_query (an extra round trip per transaction under load).
+TEST(PoolTest, HandOffToAWaiterCountsAsJustUsed) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  pool.connect_started();
+  (void)pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());
+  clock.advance(5min);  // idle for a long time
+  auto first = pool.acquire(1, clock.now());
+  ASSERT_EQ(first.status, TestPool::AcquireStatus::Ready);
+  EXPECT_EQ(clock.now() - first.lease->idle_since, 5min);
+  (void)pool.acquire(2, clock.now());
+  clock.advance(1s);
+  auto r = pool.release(std::move(*first.lease), clock.now());
+  ASSERT_EQ(r.kind, TestPool::ReleaseKind::ToWaiter);
+  EXPECT_EQ(r.lease->idle_since, clock.now());
+}
+
 TEST(PoolTest, ReleaseHandsOffInFifoOrder) {
   ManualClock clock;
   TestPool pool(limits(1));

@@ -1,0 +1,27 @@
+#pragma once
+// What Asio's epoll reactor believes about a socket's receive queue, and a way to correct it.
+//
+// Boost 1.81's reactor tries a recv() before waiting in epoll ("speculative" read) unless the
+// previous read came back empty. A relay read that returns a short chunk has drained the
+// socket, but Asio still speculates on the next read: one recv() per wake-up that always
+// fails with EAGAIN. Telling the reactor "drained" after a short read removes that syscall.
+//
+// This reaches into Asio's private per-descriptor state, so it is enabled only for the exact
+// Boost version and reactor it was written against; elsewhere both calls are inert and Asio
+// behaves as shipped. Correctness rests on one rule, kept by read_ready() in net.cc: mark a
+// socket drained only when no epoll_wait can have run between the recv() that came back short
+// and the mark (a later arrival then raises a fresh edge, which the reactor sees).
+#include "proxy/net.h"
+
+namespace reservoir::proxy::readiness {
+
+// True where this shim is active (Boost 1.81, epoll reactor).
+bool supported();
+
+// Whether Asio would try recv() first on the next async read of `socket`.
+bool will_speculate(Socket& socket);
+
+// Records that `socket`'s receive queue was just found empty.
+void mark_drained(Socket& socket);
+
+}  // namespace reservoir::proxy::readiness
