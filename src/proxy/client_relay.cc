@@ -3,9 +3,11 @@
 // Two coroutines per client, both on the client's thread:
 //   client_reader  reads the client; when it has something for a server and holds none, it
 //                  waits for one (attach_server); then it forwards the bytes as they came.
-//   server_reader  runs while a server is held; forwards the server's bytes to the client
-//                  and, in transaction and statement mode, gives the server back as soon as
-//                  it has answered everything and is idle (release_ready).
+//   server_reader  reads the held server; forwards its bytes to the client and, in
+//                  transaction and statement mode, gives the server back as soon as it has
+//                  answered everything and is idle (release_ready). Started by the first
+//                  transaction, it then waits between transactions until the client_reader
+//                  has attached the next server (start_server_reader).
 // MessageScanners on both streams find message boundaries without copying; nothing is
 // buffered beyond one read.
 #include <fmt/format.h>
@@ -41,8 +43,9 @@ void ClientSession::end(RelayEnd why, Error error) {
   boost::system::error_code ec;
   client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
   release_gate_.cancel();
+  server_wake_.cancel();
   // A release in progress talks to the server itself and finishes on its own.
-  if (held_ && server_reader_running_ && !releasing_) held_->server->socket().cancel(ec);
+  if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
 }
 
 void ClientSession::hold(ServerConn* server) {
@@ -55,9 +58,13 @@ void ClientSession::hold(ServerConn* server) {
 }
 
 void ClientSession::start_server_reader() {
-  if (!held_ || server_reader_running_ || end_ != RelayEnd::None) return;
-  server_reader_running_ = true;
-  asio::co_spawn(client_.get_executor(), server_reader(*held_->server), asio::detached);
+  if (!held_ || end_ != RelayEnd::None) return;
+  if (server_reader_waiting_) {
+    server_wake_.cancel();
+  } else if (!server_reader_running_) {
+    server_reader_running_ = true;
+    asio::co_spawn(client_.get_executor(), server_reader(), asio::detached);
+  }
 }
 
 Task<RelayEnd> ClientSession::relay() {
@@ -65,7 +72,8 @@ Task<RelayEnd> ClientSession::relay() {
   co_await client_reader();
   if (server_reader_running_) {
     boost::system::error_code ec;
-    if (held_ && !releasing_) held_->server->socket().cancel(ec);
+    if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
+    server_wake_.cancel();
     reader_exit_.expires_at(TimePoint::max());
     while (server_reader_running_) (void)co_await reader_exit_.async_wait(nothrow);
   }
@@ -276,10 +284,20 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
   co_return Ok{};
 }
 
-Task<void> ClientSession::server_reader(ServerConn& server) {
+Task<void> ClientSession::server_reader() {
   auto self = shared_from_this();
   while (end_ == RelayEnd::None) {
+    if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
+      server_reader_waiting_ = true;
+      server_wake_.expires_at(TimePoint::max());
+      (void)co_await server_wake_.async_wait(nothrow);
+      server_reader_waiting_ = false;
+      continue;
+    }
+    ServerConn& server = *held_->server;
+    reading_server_ = true;
     auto [ec, chunk] = co_await read_ready(server.socket(), server.landing());
+    reading_server_ = false;
     if (end_ != RelayEnd::None) break;
     if (ec) {
       end(RelayEnd::ServerGone);
@@ -310,13 +328,10 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
         // The client opened a transaction block: undo it now, refuse its next request.
         statement_violation_ = true;
         co_await release_server(/*rollback_first=*/true);
-        break;
+        continue;
       }
     }
-    if (release_ready()) {
-      co_await release_server();
-      break;
-    }
+    if (release_ready()) co_await release_server();
   }
   server_reader_running_ = false;
   reader_exit_.cancel();

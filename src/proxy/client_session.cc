@@ -33,6 +33,7 @@ ClientSession::ClientSession(Socket socket, Services services)
       reader_(services_.config->settings.max_packet_size),
       login_timer_(client_.get_executor()),
       reader_exit_(client_.get_executor()),
+      server_wake_(client_.get_executor()),
       release_gate_(client_.get_executor()) {
   peer_ = peer_name(client_);
 }

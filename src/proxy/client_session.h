@@ -94,7 +94,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // --- relay (client_relay.cc) ---
   Task<RelayEnd> relay();
   Task<void> client_reader();
-  Task<void> server_reader(ServerConn& server);
+  Task<void> server_reader();
   void start_server_reader();
   Task<bool> attach_server(std::uint64_t requests);
   Task<Status> sync_parameters(ServerConn& server);
@@ -138,7 +138,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool skip_until_sync_ = false;      // an error was answered mid-batch: drop until Sync
   bool statement_violation_ = false;  // statement mode: the client opened a transaction
   bool settings_touched_ = false;     // the client may have changed session settings
+  // The server reader is started by the first transaction and then lives as long as the
+  // session, waiting on server_wake_ between transactions: spawning a coroutine per
+  // transaction cost about a sixth of the relay's instructions.
   bool server_reader_running_ = false;
+  bool server_reader_waiting_ = false;            // parked on server_wake_: no server to read
+  bool reading_server_ = false;                   // in a read of the held server's socket
   std::array<std::uint8_t, 256> client_landing_;  // first bytes of each read (see read_ready)
   Bytes pending_;          // a request kept while the client waits for a server
   Bytes to_server_spill_;  // bytes the server could not take yet
@@ -146,6 +151,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   RelayEnd end_ = RelayEnd::None;
   Error end_error_;
   asio::steady_timer reader_exit_;   // cancelled when the server reader stops
+  asio::steady_timer server_wake_;   // cancelled when the server reader has work (or must stop)
   asio::steady_timer release_gate_;  // cancelled when a release finishes
 
   // Read by the timeout sweeper from another thread.
