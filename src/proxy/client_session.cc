@@ -65,6 +65,12 @@ Task<void> ClientSession::login_watchdog() {
 
 // The life of a client, top to bottom.
 Task<std::string> ClientSession::serve() {
+  if (auto refused = co_await log_in()) co_return std::move(*refused);
+  if (end_ == RelayEnd::None) end_ = co_await relay();
+  co_return co_await finish();
+}
+
+Task<std::optional<std::string>> ClientSession::log_in() {
   const Duration login_limit = to_duration(settings_.client_login_timeout);
   if (login_limit > Duration::zero()) {
     login_timer_.expires_after(login_limit);
@@ -123,12 +129,8 @@ Task<std::string> ClientSession::serve() {
   if (lend_now) services_.pools->learn_settings(*pool_, settings_wanted_);
   auto params = held_ ? held_->server->reported_params() : services_.pools->server_params(*pool_);
   if (held_ && mode_ != config::PoolMode::Session) co_await release_server();
-  if (!co_await send_welcome(client_view(params))) {
-    end(RelayEnd::ClientGone);
-  } else {
-    end_ = co_await relay();
-  }
-  co_return co_await finish();
+  if (!co_await send_welcome(client_view(params))) end(RelayEnd::ClientGone);
+  co_return std::nullopt;
 }
 
 // The client's view of the server parameters: the server's values, with the client's own

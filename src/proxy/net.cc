@@ -115,14 +115,17 @@ Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
 }
 
 Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader) {
-  std::array<std::uint8_t, 4096> chunk;
+  // A small landing buffer rather than a 4 KiB one: this frame lives on the heap while the
+  // peer thinks, and a fresh pooler's RSS per logged-in client grew by the holes such
+  // short-lived blocks left between long-lived ones.
+  std::array<std::uint8_t, 128> landing;
   for (;;) {
     auto frame = reader.next();
     if (!frame) co_return frame.error();
     if (*frame) co_return **frame;
-    auto [ec, n] = co_await socket.async_read_some(asio::buffer(chunk), nothrow);
+    auto [ec, bytes] = co_await read_ready(socket, landing);
     if (ec) co_return make_error("08006", "connection closed: " + ec.message());
-    reader.append(ByteView(chunk.data(), n));
+    reader.append(bytes);
   }
 }
 
