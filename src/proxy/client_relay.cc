@@ -43,7 +43,7 @@ void ClientSession::end(RelayEnd why, Error error) {
   boost::system::error_code ec;
   client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
   release_gate_.cancel();
-  server_wake_.cancel();
+  server_wake_.notify();
   // A release in progress talks to the server itself and finishes on its own.
   if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
 }
@@ -59,8 +59,8 @@ void ClientSession::hold(ServerConn* server) {
 
 void ClientSession::start_server_reader() {
   if (!held_ || end_ != RelayEnd::None) return;
-  if (server_reader_waiting_) {
-    server_wake_.cancel();
+  if (server_wake_.waiting()) {
+    server_wake_.notify();
   } else if (!server_reader_running_) {
     server_reader_running_ = true;
     asio::co_spawn(client_.get_executor(), server_reader(), asio::detached);
@@ -73,7 +73,7 @@ Task<RelayEnd> ClientSession::relay() {
   if (server_reader_running_) {
     boost::system::error_code ec;
     if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
-    server_wake_.cancel();
+    server_wake_.notify();
     reader_exit_.expires_at(TimePoint::max());
     while (server_reader_running_) (void)co_await reader_exit_.async_wait(nothrow);
   }
@@ -271,9 +271,17 @@ Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests) {
 // Gives the server exactly this client's settings before the client's bytes reach it, so
 // that a client never sees another client's values.
 Task<Status> ClientSession::sync_parameters(ServerConn& server) {
+  // Most transactions get a server last synced for the same settings (all clients of an app
+  // ask for the same ones): comparing the lists is far cheaper than working out changes.
+  if (const SettingList* synced = server.synced_for(); synced && *synced == settings_wanted_) {
+    co_return Ok{};
+  }
   const SettingChanges changes =
       settings_to_apply(settings_wanted_, server.applied(), server.params());
-  if (changes.empty()) co_return Ok{};
+  if (changes.empty()) {
+    server.note_synced(settings_wanted_);
+    co_return Ok{};
+  }
   const std::string sql = change_statement(changes);
   if (!sql.empty()) {
     auto applied = co_await run_on_server(server, sql);
@@ -281,6 +289,7 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
   }
   for (const auto& name : changes.reset) server.note_unapplied(name);
   for (const auto& [name, value] : changes.set) server.note_applied(name, value);
+  server.note_synced(settings_wanted_);
   co_return Ok{};
 }
 
@@ -288,10 +297,7 @@ Task<void> ClientSession::server_reader() {
   auto self = shared_from_this();
   while (end_ == RelayEnd::None) {
     if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
-      server_reader_waiting_ = true;
-      server_wake_.expires_at(TimePoint::max());
-      (void)co_await server_wake_.async_wait(nothrow);
-      server_reader_waiting_ = false;
+      co_await server_wake_.wait();
       continue;
     }
     ServerConn& server = *held_->server;
@@ -343,6 +349,7 @@ void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteV
   if (h.type == protocol::msg::kReadyForQuery) {
     ++replies_seen_;
   } else if (h.type == protocol::msg::kParameterStatus) {
+    server.forget_synced();
     if (!h.straddled && h.end <= chunk.size()) {
       auto p = protocol::ParameterStatus::decode(chunk.subspan(h.offset + 5, h.body_size()));
       if (p) server.params()[p->name] = p->value;

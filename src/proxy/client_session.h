@@ -145,7 +145,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // session, waiting on server_wake_ between transactions: spawning a coroutine per
   // transaction cost about a sixth of the relay's instructions.
   bool server_reader_running_ = false;
-  bool server_reader_waiting_ = false;            // parked on server_wake_: no server to read
   bool reading_server_ = false;                   // in a read of the held server's socket
   std::array<std::uint8_t, 256> client_landing_;  // first bytes of each read (see read_ready)
   Bytes pending_;          // a request kept while the client waits for a server
@@ -154,7 +153,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   RelayEnd end_ = RelayEnd::None;
   Error end_error_;
   asio::steady_timer reader_exit_;   // cancelled when the server reader stops
-  asio::steady_timer server_wake_;   // cancelled when the server reader has work (or must stop)
+  Signal server_wake_;               // the server reader has work (or must stop)
   asio::steady_timer release_gate_;  // cancelled when a release finishes
 
   // Read by the timeout sweeper from another thread.

@@ -2,6 +2,7 @@
 // Shared I/O vocabulary of the proxy layer: one socket type for TCP and unix sockets,
 // coroutine tasks, and the few helpers every connection needs.
 #include <boost/asio.hpp>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,45 @@ inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // A configured duration (seconds, fractions allowed) as a clock duration.
 inline Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
+
+// One coroutine waits, another on the same thread wakes it. Cheaper than parking on a timer
+// and cancelling it (no timer queue, no reactor lock): the relay uses it once per transaction.
+// notify() with nobody waiting does nothing, so a waiter re-checks its condition before
+// waiting, and the waker changes that condition before notifying.
+class Signal {
+ public:
+  explicit Signal(Executor executor) : executor_(std::move(executor)) {}
+
+  // Suspends until notify(). Only one waiter at a time.
+  auto wait() {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+        [this](auto handler) {
+          waiter_ = std::make_unique<Held<decltype(handler)>>(std::move(handler));
+        },
+        asio::use_awaitable);
+  }
+
+  // Resumes the waiter (later, from the executor's queue: never inside this call).
+  void notify() {
+    if (auto waiter = std::move(waiter_)) waiter->post(executor_);
+  }
+
+  bool waiting() const { return waiter_ != nullptr; }
+
+ private:
+  struct Waiter {
+    virtual ~Waiter() = default;
+    virtual void post(const Executor& executor) = 0;
+  };
+  template <class Handler>
+  struct Held final : Waiter {
+    explicit Held(Handler&& h) : handler(std::move(h)) {}
+    void post(const Executor& executor) override { asio::post(executor, std::move(handler)); }
+    Handler handler;
+  };
+  Executor executor_;
+  std::unique_ptr<Waiter> waiter_;
+};
 
 // Writes every byte; false if the peer is gone.
 Task<bool> write_all(Socket& socket, ByteView bytes);

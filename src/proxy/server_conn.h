@@ -55,15 +55,36 @@ class ServerConn {
   const std::shared_ptr<const ServerTarget>& target() const { return target_; }
   std::uint64_t id() const { return id_; }
 
-  // ParameterStatus values as last reported by the server.
+  // ParameterStatus values as last reported by the server. Callers that change them through
+  // this reference call forget_synced().
   std::map<std::string, std::string, std::less<>>& params() { return params_; }
   std::vector<std::pair<std::string, std::string>> reported_params() const;
   // Settings Reservoir applied for the client now holding it (lower-case name -> value);
   // forgotten by note_reset() once the server is reset.
   const std::map<std::string, std::string, std::less<>>& applied() const { return applied_; }
-  void note_applied(const std::string& name, const std::string& value) { applied_[name] = value; }
-  void note_unapplied(const std::string& name) { applied_.erase(name); }
-  void note_reset() { applied_.clear(); }
+  void note_applied(const std::string& name, const std::string& value) {
+    applied_[name] = value;
+    forget_synced();
+  }
+  void note_unapplied(const std::string& name) {
+    applied_.erase(name);
+    forget_synced();
+  }
+  void note_reset() {
+    applied_.clear();
+    forget_synced();
+  }
+
+  // The client settings this server was last brought in line with (sync_parameters), while
+  // nothing has changed its settings since: a client wanting exactly these needs no check.
+  const std::vector<std::pair<std::string, std::string>>* synced_for() const {
+    return synced_valid_ ? &synced_for_ : nullptr;
+  }
+  void note_synced(const std::vector<std::pair<std::string, std::string>>& wanted) {
+    synced_for_ = wanted;
+    synced_valid_ = true;
+  }
+  void forget_synced() { synced_valid_ = false; }
 
   // A cheap, non-blocking look at an idle server: false if PostgreSQL closed it or sent
   // something unasked (such as a FATAL before shutting down).
@@ -91,6 +112,8 @@ class ServerConn {
   std::shared_ptr<const ServerTarget> target_;
   std::map<std::string, std::string, std::less<>> params_;
   std::map<std::string, std::string, std::less<>> applied_;
+  std::vector<std::pair<std::string, std::string>> synced_for_;
+  bool synced_valid_ = false;
   std::uint64_t id_ = 0;
   std::array<std::uint8_t, 1024> landing_;
 };

@@ -48,8 +48,10 @@ Task<Result<Rows>> query_server(ServerConn& server, const std::string& sql) {
         break;
       }
       case protocol::msg::kParameterStatus:
-        if (auto p = protocol::ParameterStatus::decode(frame->body))
+        if (auto p = protocol::ParameterStatus::decode(frame->body)) {
           server.params()[p->name] = p->value;
+        }
+        server.forget_synced();
         break;
       case protocol::msg::kRowDescription:
         rows.clear();  // a new result set: keep only the last one

@@ -1,20 +1,56 @@
 #include "proxy/sql_hints.h"
 
-#include <cctype>
-
 namespace reservoir::proxy {
 
 namespace {
 
-bool identifier_char(unsigned char c) { return std::isalnum(c) || c == '_'; }
+// ASCII only, no locale: this runs on every statement.
+constexpr unsigned char lower(unsigned char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c | 0x20) : c;
+}
 
+// Bytes >= 0x80 count as identifier characters, as in PostgreSQL's scanner.
+constexpr bool identifier_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c >= 0x80;
+}
+
+// `word` (lower case) at position i of `sql`, as a whole word, in any letter case.
 bool word_at(std::string_view sql, std::size_t i, std::string_view word) {
   if (sql.size() - i < word.size()) return false;
   for (std::size_t k = 0; k < word.size(); ++k) {
-    if (std::tolower(static_cast<unsigned char>(sql[i + k])) != word[k]) return false;
+    if (lower(static_cast<unsigned char>(sql[i + k])) != static_cast<unsigned char>(word[k])) {
+      return false;
+    }
   }
   return i + word.size() == sql.size() ||
          !identifier_char(static_cast<unsigned char>(sql[i + word.size()]));
+}
+
+bool starts_a_settings_statement(std::string_view sql, std::size_t i) {
+  if (i >= sql.size()) return false;
+  switch (lower(static_cast<unsigned char>(sql[i]))) {
+    case 's':
+      return word_at(sql, i, "set");
+    case 'r':
+      return word_at(sql, i, "reset");
+    case 'd':
+      return word_at(sql, i, "discard");
+    default:
+      return false;
+  }
+}
+
+// A call of set_config: "set_config" as a whole word, found from its '_' with memchr.
+bool mentions_set_config(std::string_view sql) {
+  for (std::size_t at = sql.find('_', 3); at != std::string_view::npos;
+       at = sql.find('_', at + 1)) {
+    if (word_at(sql, at - 3, "set_config") &&
+        (at == 3 || !identifier_char(static_cast<unsigned char>(sql[at - 4])))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -24,31 +60,19 @@ bool word_at(std::string_view sql, std::size_t i, std::string_view word) {
 // side of true; a false positive costs one extra round trip when the server is released.
 bool may_change_settings(std::string_view sql) {
   // Runs on every Query and Parse in transaction mode, so it only looks at statement starts
-  // (the beginning and after each ';', found with memchr) and searches for "_config".
+  // (the beginning and after each ';', found with memchr) and at each '_'.
   std::size_t start = 0;
   for (;;) {
     while (start < sql.size() && (sql[start] == ' ' || sql[start] == '\t' || sql[start] == '\n' ||
                                   sql[start] == '\r' || sql[start] == '(')) {
       ++start;
     }
-    if (word_at(sql, start, "set") || word_at(sql, start, "reset") ||
-        word_at(sql, start, "discard")) {
-      return true;
-    }
+    if (starts_a_settings_statement(sql, start)) return true;
     const std::size_t semicolon = sql.find(';', start);
     if (semicolon == std::string_view::npos) break;
     start = semicolon + 1;
   }
-  for (std::string_view needle : {"_config", "_CONFIG", "_Config"}) {
-    for (std::size_t at = sql.find(needle); at != std::string_view::npos;
-         at = sql.find(needle, at + 1)) {
-      if (at >= 3 && word_at(sql, at - 3, "set_config") &&
-          (at == 3 || !identifier_char(static_cast<unsigned char>(sql[at - 4])))) {
-        return true;
-      }
-    }
-  }
-  return false;
+  return mentions_set_config(sql);
 }
 
 }  // namespace reservoir::proxy

@@ -41,3 +41,21 @@ TEST(MayChangeSettingsTest, EdgeCases) {
 
 }  // namespace
 }  // namespace reservoir::proxy
+
+namespace reservoir::proxy {
+namespace {
+
+// The scan is ASCII-only and locale-free: mixed case, a name right at the start, and
+// identifiers with non-ASCII bytes.
+TEST(MayChangeSettingsTest, CaseAndBytes) {
+  EXPECT_TRUE(may_change_settings("set_config('a.b', 'c', false)"));
+  EXPECT_TRUE(may_change_settings("SELECT Set_Config('a.b', 'c', true)"));
+  EXPECT_TRUE(may_change_settings("select 1; DiScArD plans"));
+  EXPECT_FALSE(may_change_settings("SELECT \xc3\xa9set_config(1)"));
+  EXPECT_FALSE(may_change_settings("SET\xc3\xa9 FROM t"));
+  EXPECT_FALSE(may_change_settings("_config"));
+  EXPECT_FALSE(may_change_settings("SELECT pgbench_accounts.abalance FROM pgbench_accounts"));
+}
+
+}  // namespace
+}  // namespace reservoir::proxy
