@@ -78,6 +78,11 @@ Task<void> ClientSession::client_reader() {
     auto [ec, chunk] = co_await read_ready(client_, client_landing_);
     if (end_ != RelayEnd::None) co_return;
     if (ec) co_return end(RelayEnd::ClientGone);
+    if (prepared_on_) {
+      prepared_.forget_client_messages();
+      chunk = prepared_.client_input(chunk);  // keeps back a message to rewrite until whole
+      if (chunk.empty()) continue;
+    }
     const std::size_t n = chunk.size();
     std::optional<std::size_t> cut;
     std::uint64_t requests = 0;
@@ -122,6 +127,7 @@ Task<void> ClientSession::client_reader() {
         default:
           break;
       }
+      if (prepared_on_ && !cut) prepared_.note_client_message(h);
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
     const std::size_t stop = cut.value_or(n);
@@ -156,6 +162,7 @@ Task<void> ClientSession::client_reader() {
       }
       if (!held_ && !co_await attach_server(requests)) continue;
       start_server_reader();
+      if (prepared_on_) out = prepared_.to_server(out, begin, held_->server->statements());
       replies_expected_ += requests;
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
@@ -210,6 +217,11 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
   if (lease) {
     held_ = std::move(*lease);
     from_server_.reset();
+    if (prepared_on_) {
+      prepared_.attach();
+      held_->server->statements().set_capacity(
+          static_cast<std::size_t>(settings_.max_prepared_statements));
+    }
     replies_expected_ = replies_seen_ = 0;
     auto synced = co_await sync_parameters(*held_->server);
     if (synced) {
@@ -285,12 +297,17 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
       end(RelayEnd::ServerGone);
       break;
     }
+    if (prepared_on_) {
+      chunk = prepared_.server_input(chunk, from_server_);
+      if (chunk.empty()) continue;
+    }
     Status scanned = from_server_.scan(
         chunk, [&](const protocol::MessageHeader& h) { track_server_message(h, chunk, server); });
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
     }
+    if (prepared_on_) chunk = prepared_.to_client(chunk);
     writing_to_client_ = true;
     const bool written = co_await proxy::forward(client_, chunk, to_client_spill_);
     writing_to_client_ = false;
@@ -325,6 +342,7 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
 // Keeps the server's ParameterStatus values current as they pass by.
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
                                          ServerConn& server) {
+  if (prepared_on_) prepared_.on_server_message(h, server.statements());
   if (h.type == protocol::msg::kReadyForQuery) {
     ++replies_seen_;
   } else if (h.type == protocol::msg::kParameterStatus) {
@@ -347,6 +365,7 @@ Task<void> ClientSession::release_server(bool rollback_first) {
   releasing_ = true;
   hold(nullptr);
   tx_since_ = 0;
+  held_->server->statements().end_transaction();
   if (rollback_first) {
     if (auto rolled = co_await run_on_server(*held_->server, "ROLLBACK"); !rolled) {
       services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
@@ -396,6 +415,7 @@ Task<void> ClientSession::capture_and_reset(ServerConn& server) {
 bool ClientSession::server_idle() const {
   return from_client_.at_boundary() && from_server_.at_boundary() && !writing_to_server_ &&
          replies_seen_ == replies_expected_ && unsynced_ == 0 &&
+         (!prepared_on_ || prepared_.nothing_held_back()) &&
          (from_server_.last_type() == protocol::msg::kReadyForQuery ||
           from_server_.messages_seen() == 0);
 }
@@ -468,6 +488,7 @@ Task<std::string> ClientSession::finish() {
       co_return reason + " (reset failed, server closed)";
     }
     lease.server->note_reset();
+    if (may_drop_statements(cleanup)) lease.server->statements().clear();
   }
   services_.pools->release(*pool_, std::move(lease), ex);
   co_return reason;

@@ -26,6 +26,7 @@
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
 #include "proxy/pool_registry.h"
+#include "proxy/prepared_relay.h"
 #include "proxy/sessions.h"
 #include "proxy/startup_params.h"
 
@@ -129,6 +130,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   SettingList settings_wanted_;  // startup settings plus SETs captured from the client
   protocol::MessageScanner from_client_;
   protocol::MessageScanner from_server_;
+  // Named prepared statements across servers (transaction and statement mode, unless
+  // max_prepared_statements = 0); see prepared_relay.h.
+  bool prepared_on_ = false;
+  PreparedRelay prepared_;
   std::uint64_t replies_expected_ = 0;  // Query, Sync, FunctionCall: one ReadyForQuery each
   std::uint64_t replies_seen_ = 0;
   int unsynced_ = 0;  // extended-protocol messages since the last Sync

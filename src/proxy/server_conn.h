@@ -11,6 +11,7 @@
 
 #include "auth/userlist.h"
 #include "common/clock.h"
+#include "pool/prepared.h"
 #include "protocol/startup.h"
 #include "proxy/net.h"
 
@@ -65,6 +66,9 @@ class ServerConn {
   void note_unapplied(const std::string& name) { applied_.erase(name); }
   void note_reset() { applied_.clear(); }
 
+  // The named statements prepared on it for transaction-mode clients (see prepared_relay.h).
+  pool::ServerStatements& statements() { return statements_; }
+
   // A cheap, non-blocking look at an idle server: false if PostgreSQL closed it or sent
   // something unasked (such as a FATAL before shutting down).
   bool looks_alive() const;
@@ -91,6 +95,7 @@ class ServerConn {
   std::shared_ptr<const ServerTarget> target_;
   std::map<std::string, std::string, std::less<>> params_;
   std::map<std::string, std::string, std::less<>> applied_;
+  pool::ServerStatements statements_;
   std::uint64_t id_ = 0;
   std::array<std::uint8_t, 1024> landing_;
 };

@@ -19,6 +19,34 @@ bool word_at(std::string_view sql, std::size_t i, std::string_view word) {
 
 }  // namespace
 
+namespace {
+
+// True if a statement of `sql` starts with one of `words` (the beginning and after each ';',
+// found with memchr).
+template <std::size_t N>
+bool statement_starts_with(std::string_view sql, const std::string_view (&words)[N]) {
+  std::size_t start = 0;
+  for (;;) {
+    while (start < sql.size() && (sql[start] == ' ' || sql[start] == '\t' || sql[start] == '\n' ||
+                                  sql[start] == '\r' || sql[start] == '(')) {
+      ++start;
+    }
+    for (std::string_view word : words) {
+      if (word_at(sql, start, word)) return true;
+    }
+    const std::size_t semicolon = sql.find(';', start);
+    if (semicolon == std::string_view::npos) return false;
+    start = semicolon + 1;
+  }
+}
+
+}  // namespace
+
+bool may_drop_statements(std::string_view sql) {
+  static constexpr std::string_view kWords[] = {"discard", "deallocate"};
+  return statement_starts_with(sql, kWords);
+}
+
 // True if `sql` may change session settings: a statement starting with SET, RESET or
 // DISCARD, or a call of set_config(). Quotes and comments are not parsed, so it errs on the
 // side of true; a false positive costs one extra round trip when the server is released.
