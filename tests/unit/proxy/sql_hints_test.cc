@@ -41,3 +41,18 @@ TEST(MayChangeSettingsTest, EdgeCases) {
 
 }  // namespace
 }  // namespace reservoir::proxy
+
+namespace reservoir::proxy {
+namespace {
+
+TEST(MayDropStatements, DiscardAndDeallocateAtAStatementStart) {
+  EXPECT_TRUE(may_drop_statements("DISCARD ALL"));
+  EXPECT_TRUE(may_drop_statements("  deallocate all"));
+  EXPECT_TRUE(may_drop_statements("SELECT 1; DEALLOCATE PREPARE s"));
+  EXPECT_FALSE(may_drop_statements("SELECT 'discard'"));
+  EXPECT_FALSE(may_drop_statements("SELECT * FROM discarded"));
+  EXPECT_FALSE(may_drop_statements(""));
+}
+
+}  // namespace
+}  // namespace reservoir::proxy
