@@ -10,6 +10,8 @@
 #include "protocol/messages/describe_close.h"
 #include "protocol/messages/error_response.h"
 #include "protocol/messages/parse.h"
+#include "protocol/messages/query.h"
+#include "protocol/sql_classify.h"
 #include "proxy/sql_hints.h"
 
 namespace reservoir::proxy {
@@ -25,6 +27,11 @@ constexpr std::size_t kHeader = protocol::kHeaderSize;
 // A statement name no server ever has (server names are "rsv_" + 16 hex digits): a Close of
 // it does nothing on the server and is answered with CloseComplete, in order.
 constexpr std::string_view kNoopName = "rsv_none";
+
+// Sent instead of the client's DEALLOCATE of one of its protocol-level statements (the
+// server knows it by another name, and other clients may still use it): a utility statement
+// that does nothing, answered like DEALLOCATE except for its command tag ("DO").
+constexpr std::string_view kNoopSql = "DO $rsv$BEGIN END$rsv$";
 
 ExpectedReply reply(Kind kind, Action action = Action::Forward, std::string server_name = {},
                     std::string client_name = {}) {
@@ -174,11 +181,18 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
       case msg::kDescribe:
         on_target(s, off, whole, server);
         break;
-      case msg::kQuery:
-        on_query_text(as_chars(out.subspan(off + kHeader, std::min(end, size) - off - kHeader)),
-                      server);
+      case msg::kQuery: {
+        std::string_view sql =
+            as_chars(out.subspan(off + kHeader, std::min(end, size) - off - kHeader));
+        if (!sql.empty() && sql.back() == '\0') sql.remove_suffix(1);
+        if (auto instead = on_statement_sql(sql, server); instead && end <= size) {
+          Bytes query;
+          protocol::Query{*instead}.encode(query);
+          s.replace(off, end, query);
+        }
         expect(reply(Kind::Ready));
         break;
+      }
       case msg::kSync:
       case msg::kFunctionCall:
         expect(reply(Kind::Ready));
@@ -191,21 +205,43 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
   return s.result();
 }
 
-// DISCARD ALL and DEALLOCATE ALL drop the server's statements; a later use prepares them
-// again (Close first, so a statement the server kept after all does no harm).
-void PreparedRelay::on_query_text(std::string_view sql, pool::ServerStatements& server) {
-  if (may_drop_statements(sql)) server.clear();
+// DEALLOCATE and DISCARD: of one protocol-level statement of the client (psycopg 3 evicting
+// one from its cache), it is forgotten here and the SQL replaced (the returned text);
+// DEALLOCATE ALL and DISCARD ALL drop the client's statements and the server's, which a
+// later use prepares again (Close first, so one the server kept after all does no harm).
+std::optional<std::string> PreparedRelay::on_statement_sql(std::string_view sql,
+                                                           pool::ServerStatements& server) {
+  if (!may_drop_statements(sql)) return std::nullopt;
+  const auto effects = protocol::classify_sql(sql);
+  using Effect = protocol::SqlEffect::Kind;
+  if (effects.size() == 1 && effects[0].kind == Effect::Deallocate &&
+      statements_.find(effects[0].name) != nullptr) {
+    statements_.remove(effects[0].name);
+    return std::string(kNoopSql);
+  }
+  for (const auto& e : effects) {
+    if (e.kind == Effect::DeallocateAll || e.kind == Effect::DiscardAll) statements_.clear();
+  }
+  server.clear();
+  return std::nullopt;
 }
 
 void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole,
                              pool::ServerStatements& server) {
   auto parse = whole.empty() ? Result<protocol::Parse>(make_error("08P01", "incomplete"))
                              : protocol::Parse::decode(whole.subspan(kHeader));
-  if (parse) on_query_text(parse->query, server);
   if (!parse || parse->name.empty()) {  // the server answers a malformed one itself
+    if (parse) {
+      if (auto instead = on_statement_sql(parse->query, server)) {
+        Bytes replacement;
+        protocol::Parse{"", *instead, {}}.encode(replacement);
+        s.replace(off, off + whole.size(), replacement);
+      }
+    }
     expect(reply(Kind::ParseComplete));
     return;
   }
+  (void)on_statement_sql(parse->query, server);
   Bytes replacement;
   if (statements_.find(parse->name) != nullptr) {
     append_close(replacement, kNoopName);

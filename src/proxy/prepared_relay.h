@@ -24,6 +24,7 @@
 // server will not answer, and forgets the statements those Parses would have made.
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,7 +110,7 @@ class PreparedRelay {
   void on_parse(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
   void on_bind(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
   void on_target(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
-  void on_query_text(std::string_view sql, pool::ServerStatements& server);
+  std::optional<std::string> on_statement_sql(std::string_view sql, pool::ServerStatements& server);
   // Appends Close (of the evicted and of this name) and Parse of `st` to `out`.
   void prepare_on(pool::ServerStatements& server, const pool::Statement& st, Bytes& out,
                   ExpectedReply::Action parse_action, std::string client_name);

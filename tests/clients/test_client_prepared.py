@@ -165,6 +165,26 @@ def test_psycopg3_prepare_threshold_0(reservoir, pg_up):
     assert not errors, "\n".join(errors)
 
 
+def test_psycopg3_cache_eviction_and_rollback(reservoir, pg_up):
+    """psycopg 3 deallocates what falls out of its cache (DEALLOCATE _pg3_N, sent through
+    the extended protocol) and sends DEALLOCATE ALL after a ROLLBACK: both must work
+    although the server knows the statements by other names."""
+    res = reservoir(default_pool_size=2)
+    queries = [f"SELECT %s::int + {k}" for k in range(6)]
+    with cl.psycopg3_connect(res, prepare_threshold=0) as conn, \
+            cl.psycopg3_connect(res, prepare_threshold=0) as other:
+        conn.prepared_max = 3
+        for round_ in range(4):
+            for k, q in enumerate(queries):
+                assert conn.execute(q, (round_,)).fetchone() == (round_ + k,)
+                assert other.execute(q, (k,)).fetchone() == (2 * k,)
+            with pytest.raises(Exception):
+                with conn.transaction():
+                    conn.execute(queries[0], (1,))
+                    raise RuntimeError("roll back")
+            assert conn.execute(queries[1], (5,)).fetchone() == (6,)
+
+
 def test_pgbench_prepared_in_transaction_mode(reservoir, pg_up):
     """pgbench -M prepared (Parse once per connection, Bind/Execute after) with 8 clients
     over 2 servers completes with no failed transaction. One thread per client: pgbench

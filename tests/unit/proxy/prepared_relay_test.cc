@@ -218,5 +218,20 @@ TEST(PreparedRelay, DiscardAllForgetsTheServersStatements) {
   EXPECT_EQ(h.server.size(), 0u);
 }
 
+TEST(PreparedRelay, DeallocateOfAProtocolStatementIsForgottenHere) {
+  Harness h;
+  (void)h.client(cat({parse("_pg3_0", "SELECT 1"), sync()}));
+  (void)h.reply(cat({kCloseComplete, kParseComplete, ready()}));
+  const Bytes sent = h.client(cat({parse("", "DEALLOCATE _pg3_0"), bind(""), execute(), sync()}));
+  EXPECT_EQ(sent, cat({parse("", "DO $rsv$BEGIN END$rsv$"), bind(""), execute(), sync()}));
+  EXPECT_EQ(h.relay.statements().find("_pg3_0"), nullptr);
+  EXPECT_TRUE(h.server.contains(rsv("SELECT 1")));  // other clients may use it
+  // DEALLOCATE ALL goes to the server and drops everything.
+  const Bytes all =
+      simple('Q', Bytes{'D', 'E', 'A', 'L', 'L', 'O', 'C', 'A', 'T', 'E', ' ', 'A', 'L', 'L', 0});
+  EXPECT_EQ(h.client(all), all);
+  EXPECT_EQ(h.server.size(), 0u);
+}
+
 }  // namespace
 }  // namespace reservoir::proxy
