@@ -78,6 +78,8 @@ Task<void> ClientSession::client_reader() {
     auto [ec, chunk] = co_await read_ready(client_, client_landing_);
     if (end_ != RelayEnd::None) co_return;
     if (ec) co_return end(RelayEnd::ClientGone);
+    pending_effects_.clear();
+    pin_refused_ = false;
     if (prepared_on_) {
       prepared_.forget_client_messages();
       chunk = prepared_.client_input(chunk);  // keeps back a message to rewrite until whole
@@ -393,6 +395,7 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
     if (auto status = from_server_.ready_at_end();
         status && replies_seen_ == replies_expected_ && !writing_to_server_) {
       const bool in_tx = *status != 'I';
+      if (!in_tx) server.statements().end_transaction();
       tx_since_ =
           in_tx ? (tx_since_ ? tx_since_.load() : SteadyClock::now().time_since_epoch().count())
                 : 0;

@@ -342,13 +342,19 @@ void PreparedRelay::expect(ExpectedReply reply) {
 // Removes the oldest expected reply; `skipped`: the server will not answer it (an earlier
 // message failed), so what it would have made does not exist.
 void PreparedRelay::pop_front(bool skipped, pool::ServerStatements& server) {
-  ExpectedReply& front = expected_.front();
+  ExpectedReply& front = expected_[head_];
   if (front.action != Action::Forward) --edits_pending_;
   if (skipped && front.kind != Kind::Ready) {
     if (!front.server_name.empty()) server.erase(front.server_name);
     if (!front.client_name.empty()) statements_.remove(front.client_name);
   }
-  expected_.pop_front();
+  if (++head_ == expected_.size()) {
+    expected_.clear();
+    head_ = 0;
+  } else if (head_ >= 256 && head_ * 2 >= expected_.size()) {  // a client that never waits
+    expected_.erase(expected_.begin(), expected_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
 }
 
 ByteView PreparedRelay::server_input(ByteView chunk, const protocol::MessageScanner& scanner) {
@@ -373,11 +379,11 @@ void PreparedRelay::on_server_message(const protocol::MessageHeader& h,
     case msg::kParseComplete:
     case msg::kCloseComplete: {
       const Kind kind = h.type == msg::kParseComplete ? Kind::ParseComplete : Kind::CloseComplete;
-      if (expected_.empty() || expected_.front().kind != kind) {
+      if (!replies_pending() || expected_[head_].kind != kind) {
         spdlog::debug("prepared statements: unexpected '{}' from the server", h.type);
         return;
       }
-      ExpectedReply& front = expected_.front();
+      ExpectedReply& front = expected_[head_];
       if (front.action != Action::Forward && !h.straddled && h.body_size() == 0) {
         Bytes replacement;
         if (front.action == Action::AsParseComplete) {
@@ -392,11 +398,11 @@ void PreparedRelay::on_server_message(const protocol::MessageHeader& h,
     }
     case msg::kErrorResponse:
       // Extended protocol: the server skips to the next Sync.
-      while (!expected_.empty() && expected_.front().kind != Kind::Ready) pop_front(true, server);
+      while (replies_pending() && expected_[head_].kind != Kind::Ready) pop_front(true, server);
       return;
     case msg::kReadyForQuery:
-      while (!expected_.empty()) {
-        const bool ready = expected_.front().kind == Kind::Ready;
+      while (replies_pending()) {
+        const bool ready = expected_[head_].kind == Kind::Ready;
         pop_front(!ready, server);
         if (ready) break;
       }
@@ -416,6 +422,7 @@ ByteView PreparedRelay::to_client(ByteView chunk) {
 
 void PreparedRelay::attach() {
   expected_.clear();
+  head_ = 0;
   edits_pending_ = 0;
   edits_.clear();
   server_carry_.clear();

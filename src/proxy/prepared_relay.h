@@ -23,7 +23,6 @@
 // After an ErrorResponse the server skips everything up to Sync: the queue drops what the
 // server will not answer, and forgets the statements those Parses would have made.
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -90,7 +89,7 @@ class PreparedRelay {
   void attach();
   // True when no bytes are kept back in either direction.
   bool nothing_held_back() const { return carry_.empty() && server_carry_.empty(); }
-  bool replies_pending() const { return !expected_.empty(); }
+  bool replies_pending() const { return head_ < expected_.size(); }
   pool::ClientStatements& statements() { return statements_; }
   // Server statements prepared (injected or for the client's Parse), for stats and tests.
   std::uint64_t prepares_sent() const { return prepares_sent_; }
@@ -119,7 +118,10 @@ class PreparedRelay {
 
   std::uint32_t max_packet_size_;
   pool::ClientStatements statements_;
-  std::deque<ExpectedReply> expected_;
+  // A queue that keeps its memory: expected_[head_..] are pending (no allocation per
+  // transaction, unlike std::deque).
+  std::vector<ExpectedReply> expected_;
+  std::size_t head_ = 0;
   int edits_pending_ = 0;         // entries of expected_ whose action is not Forward
   bool skip_until_sync_ = false;  // a Parse was refused: drop client messages until Sync
   std::size_t drop_left_ = 0;     // bytes of a dropped message still to come
