@@ -85,6 +85,13 @@ struct Settings {
   // Server connections
   std::string server_reset_query = "DISCARD ALL";
   bool server_reset_query_always = false;
+  // Transaction and statement mode: named prepared statements per server (least recently used
+  // closed beyond this); 0 turns the support off and passes Parse/Bind through untouched.
+  int max_prepared_statements = 200;
+  // Transaction and statement mode: a client using LISTEN, session advisory locks, temporary
+  // tables, WITH HOLD cursors or SQL PREPARE keeps its server until it undoes them (on), or
+  // gets an error for them (off).
+  bool transaction_mode_pinning = true;
   std::string server_check_query = "";  // empty: an empty query
   Seconds server_check_delay{30.0};
   Seconds server_connect_timeout{15.0};

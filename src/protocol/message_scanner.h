@@ -83,6 +83,9 @@ class MessageScanner {
   // Status byte ('I', 'T', 'E') of the most recent complete ReadyForQuery, even if its
   // header and status byte arrived in different chunks; 0 if none yet.
   char ready_status() const { return ready_status_; }
+  // Bytes of a message header the stream so far ends with (0..4): they were the last bytes
+  // of the chunks scanned, and the header completes in a later chunk.
+  std::size_t partial_header_size() const { return header_have_; }
   // True when the stream so far ends exactly on a message boundary.
   bool at_boundary() const { return header_have_ == 0 && body_left_ == 0; }
   // The ReadyForQuery status if the stream so far ends exactly after a ReadyForQuery.

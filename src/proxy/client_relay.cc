@@ -86,6 +86,13 @@ Task<void> ClientSession::client_reader() {
     auto [ec, chunk] = co_await read_ready(client_, client_landing_);
     if (end_ != RelayEnd::None) co_return;
     if (ec) co_return end(RelayEnd::ClientGone);
+    pending_effects_.clear();
+    pin_refused_ = false;
+    if (prepared_on_) {
+      prepared_.forget_client_messages();
+      chunk = prepared_.client_input(chunk);  // keeps back a message to rewrite until whole
+      if (chunk.empty()) continue;
+    }
     const std::size_t n = chunk.size();
     std::optional<std::size_t> cut;
     std::uint64_t requests = 0;
@@ -107,7 +114,10 @@ Task<void> ClientSession::client_reader() {
         }
         return;
       }
-      if (track_sql) note_client_sql(h, chunk);
+      if (track_sql) {
+        note_client_sql(h, chunk);
+        note_session_sql(h, chunk);
+      }
       switch (h.type) {
         case protocol::msg::kTerminate:
           cut = h.offset;
@@ -130,6 +140,7 @@ Task<void> ClientSession::client_reader() {
         default:
           break;
       }
+      if (prepared_on_ && !cut) prepared_.note_client_message(h);
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
     const std::size_t stop = cut.value_or(n);
@@ -162,8 +173,21 @@ Task<void> ClientSession::client_reader() {
         if (!co_await refuse(refused, requests)) co_return;
         continue;
       }
+      if (pin_refused_) {
+        pin_refused_ = false;
+        pending_effects_.clear();
+        const Error refused = make_error(
+            "0A000",
+            "LISTEN, session advisory locks, temporary tables, WITH HOLD cursors and SQL "
+            "PREPARE are not supported in transaction pooling mode (transaction_mode_pinning=off)");
+        const char status = held_ ? from_server_.ready_status() : 'I';
+        if (!co_await refuse(refused, requests, status ? status : 'I')) co_return;
+        continue;
+      }
       if (!held_ && !co_await attach_server(requests)) continue;
       start_server_reader();
+      if (prepared_on_) out = prepared_.to_server(out, begin, held_->server->statements());
+      if (!pending_effects_.empty()) apply_session_effects();
       replies_expected_ += requests;
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
@@ -196,6 +220,65 @@ void ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView c
   if (may_change_settings(body)) settings_touched_ = true;
 }
 
+// Notes what the client's SQL does to its server's session (LISTEN, advisory locks, temporary
+// objects, WITH HOLD cursors, SQL PREPARE): applied once the bytes go to a server, or, with
+// transaction_mode_pinning=off, refused. Only statements passing the keyword prefilter are
+// parsed; a Query or Parse that does not fit in this chunk is not looked at.
+void ClientSession::note_session_sql(const protocol::MessageHeader& h, ByteView chunk) {
+  if (h.type != protocol::msg::kQuery && h.type != protocol::msg::kParse) return;
+  if (h.straddled || h.end > chunk.size()) return;
+  std::string_view body = as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size()));
+  if (h.type == protocol::msg::kParse) {
+    const auto nul = body.find('\0');
+    body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
+  }
+  const auto end = body.find('\0');
+  if (end != std::string_view::npos) body = body.substr(0, end);
+  if (!protocol::may_touch_session(body, pins_.has_temp_objects())) return;
+  for (auto& effect : protocol::classify_sql(body)) {
+    if (protocol::needs_pinning(effect) && !settings_.transaction_mode_pinning) {
+      pin_refused_ = true;
+    }
+    pending_effects_.push_back(std::move(effect));
+  }
+}
+
+void ClientSession::apply_session_effects() {
+  const bool was = pins_.pinned();
+  for (const auto& effect : pending_effects_) pins_.apply(effect);
+  pending_effects_.clear();
+  const bool now = pins_.pinned();
+  if (now) server_dirty_ = true;
+  if (now == was) return;
+  (now ? pool_->pins : pool_->unpins).fetch_add(1, std::memory_order_relaxed);
+  if (now) {
+    spdlog::debug("client {} {}@{}: pinned to its server ({})", peer_, user_, database_,
+                  pins_.describe());
+  } else {
+    spdlog::debug("client {} {}@{}: unpinned; its server is reset when given back", peer_, user_,
+                  database_);
+  }
+}
+
+std::string ClientSession::session_reset_sql() const {
+  return settings_.server_reset_query.empty() ? "DISCARD ALL" : settings_.server_reset_query;
+}
+
+// A server a pinned client held: LISTEN, locks, temporary tables, cursors and prepared
+// statements go before another client gets it. A failure closes the server instead.
+Task<void> ClientSession::reset_session(ServerConn& server) {
+  const std::string sql = session_reset_sql();
+  if (auto reset = co_await run_on_server(server, sql); !reset) {
+    spdlog::warn("client {}: \"{}\" failed on a server it was pinned to ({}); closing it", peer_,
+                 sql, reset.error().message);
+    services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+    held_.reset();
+    co_return;
+  }
+  server.note_reset();
+  server.statements().clear();
+}
+
 // Waits for a server for the request(s) just read. On failure the client is answered with
 // the error (and ReadyForQuery, so it can retry) or, where that is not possible, ended.
 Task<bool> ClientSession::attach_server(std::uint64_t requests) {
@@ -218,6 +301,11 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
   if (lease) {
     held_ = std::move(*lease);
     from_server_.reset();
+    if (prepared_on_) {
+      prepared_.attach();
+      held_->server->statements().set_capacity(
+          static_cast<std::size_t>(settings_.max_prepared_statements));
+    }
     replies_expected_ = replies_seen_ = 0;
     auto synced = co_await sync_parameters(*held_->server);
     if (synced) {
@@ -246,7 +334,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
 // client connected: an error and ReadyForQuery per request, and for an unfinished batch of
 // extended-protocol messages an error now and ReadyForQuery at its Sync. Ends the session
 // only when the client is in the middle of a message. False if the session ended.
-Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests) {
+Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests, char status) {
   if (!from_client_.at_boundary()) {
     co_await send_fatal(error);
     end(RelayEnd::PoolError, error);
@@ -255,7 +343,7 @@ Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests) {
   Bytes out;
   for (std::uint64_t i = 0; i < requests; ++i) {
     append_error(out, "ERROR", error.sqlstate, error.message);
-    protocol::ReadyForQuery{'I'}.encode(out);
+    protocol::ReadyForQuery{status}.encode(out);
   }
   if (unsynced_ > 0) {  // Parse/Bind/... waiting for their Sync (asyncpg sends Flush first)
     append_error(out, "ERROR", error.sqlstate, error.message);
@@ -309,12 +397,17 @@ Task<void> ClientSession::server_reader() {
       end(RelayEnd::ServerGone);
       break;
     }
+    if (prepared_on_) {
+      chunk = prepared_.server_input(chunk, from_server_);
+      if (chunk.empty()) continue;
+    }
     Status scanned = from_server_.scan(
         chunk, [&](const protocol::MessageHeader& h) { track_server_message(h, chunk, server); });
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
     }
+    if (prepared_on_) chunk = prepared_.to_client(chunk);
     writing_to_client_ = true;
     const bool written = co_await proxy::forward(client_, chunk, to_client_spill_);
     writing_to_client_ = false;
@@ -326,6 +419,7 @@ Task<void> ClientSession::server_reader() {
     if (auto status = from_server_.ready_at_end();
         status && replies_seen_ == replies_expected_ && !writing_to_server_) {
       const bool in_tx = *status != 'I';
+      if (!in_tx) server.statements().end_transaction();
       tx_since_ =
           in_tx ? (tx_since_ ? tx_since_.load() : SteadyClock::now().time_since_epoch().count())
                 : 0;
@@ -346,6 +440,7 @@ Task<void> ClientSession::server_reader() {
 // Keeps the server's ParameterStatus values current as they pass by.
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
                                          ServerConn& server) {
+  if (prepared_on_) prepared_.on_server_message(h, server.statements());
   if (h.type == protocol::msg::kReadyForQuery) {
     ++replies_seen_;
   } else if (h.type == protocol::msg::kParameterStatus) {
@@ -361,7 +456,7 @@ void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteV
 // A server can go back to the pool when it has answered everything it was asked, the last
 // thing it said was ReadyForQuery 'I', and the client is between messages.
 bool ClientSession::release_ready() const {
-  if (mode_ == config::PoolMode::Session || !held_) return false;
+  if (mode_ == config::PoolMode::Session || !held_ || pins_.pinned()) return false;
   return server_idle() && from_server_.ready_at_end() == std::optional<char>('I');
 }
 
@@ -369,6 +464,7 @@ Task<void> ClientSession::release_server(bool rollback_first) {
   releasing_ = true;
   hold(nullptr);
   tx_since_ = 0;
+  held_->server->statements().end_transaction();
   if (rollback_first) {
     if (auto rolled = co_await run_on_server(*held_->server, "ROLLBACK"); !rolled) {
       services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
@@ -376,6 +472,8 @@ Task<void> ClientSession::release_server(bool rollback_first) {
     }
   }
   if (held_ && settings_touched_) co_await capture_and_reset(*held_->server);
+  if (held_ && server_dirty_) co_await reset_session(*held_->server);
+  server_dirty_ = false;
   if (held_) {
     services_.pools->release(*pool_, std::move(*held_), client_.get_executor());
     held_.reset();
@@ -418,6 +516,7 @@ Task<void> ClientSession::capture_and_reset(ServerConn& server) {
 bool ClientSession::server_idle() const {
   return from_client_.at_boundary() && from_server_.at_boundary() && !writing_to_server_ &&
          replies_seen_ == replies_expected_ && unsynced_ == 0 &&
+         (!prepared_on_ || prepared_.nothing_held_back()) &&
          (from_server_.last_type() == protocol::msg::kReadyForQuery ||
           from_server_.messages_seen() == 0);
 }
@@ -481,8 +580,10 @@ Task<std::string> ClientSession::finish() {
     }
   }
   const bool reset_query = mode_ == config::PoolMode::Session || current.server_reset_query_always;
-  std::string cleanup =
-      reset_query ? current.server_reset_query : (settings_touched_ ? "RESET ALL" : "");
+  const bool pinned = server_dirty_ || pins_.pinned();
+  std::string cleanup = reset_query ? current.server_reset_query
+                        : pinned    ? session_reset_sql()
+                                    : (settings_touched_ ? "RESET ALL" : "");
   if (!cleanup.empty()) {
     if (auto reset = co_await run_on_server(*lease.server, cleanup); !reset) {
       spdlog::warn("pool {}: \"{}\" failed: {}", pool_->name(), cleanup, reset.error().message);
@@ -490,6 +591,7 @@ Task<std::string> ClientSession::finish() {
       co_return reason + " (reset failed, server closed)";
     }
     lease.server->note_reset();
+    if (pinned || may_drop_statements(cleanup)) lease.server->statements().clear();
   }
   services_.pools->release(*pool_, std::move(lease), ex);
   co_return reason;

@@ -32,6 +32,7 @@ ClientSession::ClientSession(Socket socket, Services services)
       settings_(services_.config->settings),
       reader_(services_.config->settings.max_packet_size),
       login_timer_(client_.get_executor()),
+      prepared_(services_.config->settings.max_packet_size),
       reader_exit_(client_.get_executor()),
       server_wake_(client_.get_executor()),
       release_gate_(client_.get_executor()) {
@@ -99,6 +100,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   }
   pool_ = *pool;
   mode_ = pool_->mode;
+  prepared_on_ = mode_ != config::PoolMode::Session && settings_.max_prepared_statements > 0;
   auto authenticated = co_await authenticate_client(
       client_, reader_, settings_, *services_.credentials, *services_.scram_cache, user_);
   if (!authenticated) {

@@ -22,10 +22,12 @@
 #include "auth/userlist.h"
 #include "config/config.h"
 #include "protocol/message_scanner.h"
+#include "protocol/sql_classify.h"
 #include "protocol/startup.h"
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
 #include "proxy/pool_registry.h"
+#include "proxy/prepared_relay.h"
 #include "proxy/sessions.h"
 #include "proxy/startup_params.h"
 
@@ -92,7 +94,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<void> send_fatal(const Error& error);
   // Non-blocking, for timeouts; `then_ready` adds ReadyForQuery for a client awaiting a reply.
   void send_fatal_now(const Error& error, bool then_ready = false);
-  Task<bool> refuse(const Error& error, std::uint64_t requests);
+  Task<bool> refuse(const Error& error, std::uint64_t requests, char status = 'I');
 
   // --- relay (client_relay.cc) ---
   Task<RelayEnd> relay();
@@ -110,6 +112,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void hold(ServerConn* server);
   void set_phase(Phase phase);
   void note_client_sql(const protocol::MessageHeader& h, ByteView chunk);
+  void note_session_sql(const protocol::MessageHeader& h, ByteView chunk);
+  void apply_session_effects();
+  Task<void> reset_session(ServerConn& server);
+  std::string session_reset_sql() const;
   void track_server_message(const protocol::MessageHeader& h, ByteView chunk, ServerConn& server);
 
   Socket client_;
@@ -132,6 +138,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   SettingList settings_wanted_;  // startup settings plus SETs captured from the client
   protocol::MessageScanner from_client_;
   protocol::MessageScanner from_server_;
+  // Named prepared statements across servers (transaction and statement mode, unless
+  // max_prepared_statements = 0); see prepared_relay.h.
+  bool prepared_on_ = false;
+  PreparedRelay prepared_;
+  // Transaction and statement mode: what the client holds in its server's session
+  // (transaction_mode_pinning); while pinned() the server is not given back.
+  protocol::SessionPins pins_;
+  std::vector<protocol::SqlEffect> pending_effects_;  // of the chunk being relayed
+  bool pin_refused_ = false;   // pinning is off and the chunk needs it: refuse it
+  bool server_dirty_ = false;  // the held server was pinned: reset it before giving it back
   std::uint64_t replies_expected_ = 0;  // Query, Sync, FunctionCall: one ReadyForQuery each
   std::uint64_t replies_seen_ = 0;
   int unsynced_ = 0;  // extended-protocol messages since the last Sync

@@ -61,6 +61,10 @@ struct PoolState {
   std::vector<std::pair<std::string, std::string>> server_params;
   // Setting names a server of this pool has accepted from a client's startup packet.
   std::set<std::string, std::less<>> known_settings;
+  // Transaction mode: clients pinned to their server (LISTEN, advisory locks, temporary
+  // tables, WITH HOLD cursors, SQL PREPARE) and unpinned again, since the pool was made.
+  std::atomic<std::uint64_t> pins{0};
+  std::atomic<std::uint64_t> unpins{0};
 
   explicit PoolState(pool::PoolLimits limits) : pool(limits) {}
   std::string name() const { return database + "/" + user; }

@@ -11,6 +11,7 @@
 
 #include "auth/userlist.h"
 #include "common/clock.h"
+#include "pool/prepared.h"
 #include "protocol/startup.h"
 #include "proxy/net.h"
 
@@ -86,6 +87,9 @@ class ServerConn {
   }
   void forget_synced() { synced_valid_ = false; }
 
+  // The named statements prepared on it for transaction-mode clients (see prepared_relay.h).
+  pool::ServerStatements& statements() { return statements_; }
+
   // A cheap, non-blocking look at an idle server: false if PostgreSQL closed it or sent
   // something unasked (such as a FATAL before shutting down).
   bool looks_alive() const;
@@ -114,6 +118,7 @@ class ServerConn {
   std::map<std::string, std::string, std::less<>> applied_;
   std::vector<std::pair<std::string, std::string>> synced_for_;
   bool synced_valid_ = false;
+  pool::ServerStatements statements_;
   std::uint64_t id_ = 0;
   std::array<std::uint8_t, 1024> landing_;
 };

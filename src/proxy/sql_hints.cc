@@ -53,26 +53,38 @@ bool mentions_set_config(std::string_view sql) {
   return false;
 }
 
-}  // namespace
-
-// True if `sql` may change session settings: a statement starting with SET, RESET or
-// DISCARD, or a call of set_config(). Quotes and comments are not parsed, so it errs on the
-// side of true; a false positive costs one extra round trip when the server is released.
-bool may_change_settings(std::string_view sql) {
-  // Runs on every Query and Parse in transaction mode, so it only looks at statement starts
-  // (the beginning and after each ';', found with memchr) and at each '_'.
+// True if `at_start(sql, i)` holds at the start of some statement of `sql`: the beginning
+// and after each ';' (found with memchr), past blanks and '('.
+template <typename AtStart>
+bool any_statement_start(std::string_view sql, AtStart at_start) {
   std::size_t start = 0;
   for (;;) {
     while (start < sql.size() && (sql[start] == ' ' || sql[start] == '\t' || sql[start] == '\n' ||
                                   sql[start] == '\r' || sql[start] == '(')) {
       ++start;
     }
-    if (starts_a_settings_statement(sql, start)) return true;
+    if (at_start(sql, start)) return true;
     const std::size_t semicolon = sql.find(';', start);
-    if (semicolon == std::string_view::npos) break;
+    if (semicolon == std::string_view::npos) return false;
     start = semicolon + 1;
   }
-  return mentions_set_config(sql);
+}
+
+}  // namespace
+
+bool may_drop_statements(std::string_view sql) {
+  return any_statement_start(sql, [](std::string_view text, std::size_t i) {
+    return word_at(text, i, "discard") || word_at(text, i, "deallocate");
+  });
+}
+
+// True if `sql` may change session settings: a statement starting with SET, RESET or
+// DISCARD, or a call of set_config(). Quotes and comments are not parsed, so it errs on the
+// side of true; a false positive costs one extra round trip when the server is released.
+bool may_change_settings(std::string_view sql) {
+  // Runs on every Query and Parse in transaction mode, so it only looks at statement starts
+  // and at each '_'.
+  return any_statement_start(sql, starts_a_settings_statement) || mentions_set_config(sql);
 }
 
 }  // namespace reservoir::proxy

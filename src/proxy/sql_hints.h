@@ -9,4 +9,8 @@ namespace reservoir::proxy {
 // not parsed); `UPDATE t SET ...` is not a match.
 bool may_change_settings(std::string_view sql);
 
+// True if `sql` may drop the server's prepared statements: a statement starting with
+// DISCARD or DEALLOCATE. Errs on the side of true, like may_change_settings.
+bool may_drop_statements(std::string_view sql);
+
 }  // namespace reservoir::proxy

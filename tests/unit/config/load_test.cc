@@ -315,13 +315,15 @@ TEST(LoadConfig, InvalidEnvironmentValueFails) {
 TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   auto config = load_ok(kAuth);
   ASSERT_TRUE(config);
-  EXPECT_EQ(config->sources.size(), 47u);
+  EXPECT_EQ(config->sources.size(), 49u);
   EXPECT_TRUE(std::is_sorted(config->sources.begin(), config->sources.end(),
                              [](const auto& a, const auto& b) { return a.key < b.key; }));
   EXPECT_EQ(source(*config, "server_reset_query").value, "DISCARD ALL");
   EXPECT_EQ(source(*config, "unix_socket_mode").value, "0777");
   EXPECT_EQ(source(*config, "auth_type").value, "trust");
   EXPECT_EQ(source(*config, "reserve_pool_timeout").value, "5");
+  EXPECT_EQ(source(*config, "max_prepared_statements").value, "200");
+  EXPECT_EQ(source(*config, "transaction_mode_pinning").value, "1");
 }
 
 TEST(LoadConfig, CrossSettingValidation) {

@@ -57,5 +57,14 @@ TEST(MayChangeSettingsTest, CaseAndBytes) {
   EXPECT_FALSE(may_change_settings("SELECT pgbench_accounts.abalance FROM pgbench_accounts"));
 }
 
+TEST(MayDropStatements, DiscardAndDeallocateAtAStatementStart) {
+  EXPECT_TRUE(may_drop_statements("DISCARD ALL"));
+  EXPECT_TRUE(may_drop_statements("  deallocate all"));
+  EXPECT_TRUE(may_drop_statements("SELECT 1; DEALLOCATE PREPARE s"));
+  EXPECT_FALSE(may_drop_statements("SELECT 'discard'"));
+  EXPECT_FALSE(may_drop_statements("SELECT * FROM discarded"));
+  EXPECT_FALSE(may_drop_statements(""));
+}
+
 }  // namespace
 }  // namespace reservoir::proxy
