@@ -9,6 +9,7 @@
 #include "auth/scram_secret_cache.h"
 #include "auth/userlist.h"
 #include "config/config.h"
+#include "http/server.h"
 #include "proxy/client_session.h"
 #include "proxy/pool_registry.h"
 #include "proxy/sessions.h"
@@ -18,7 +19,9 @@ namespace reservoir::app {
 namespace asio = boost::asio;
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
-class App {
+inline constexpr const char* kVersion = "0.1.0";
+
+class App : public http::Source {
  public:
   App(std::shared_ptr<const config::Config> config,
       std::shared_ptr<const auth::CredentialStore> credentials);
@@ -28,6 +31,11 @@ class App {
 
   // Serves until SIGTERM or SIGINT, then shuts down cleanly. Returns the exit code.
   int run();
+
+  // http::Source: snapshots for the HTTP endpoint (and the admin console); any thread.
+  std::vector<observability::PoolReport> pools() override;
+  observability::ProcessReport process() override;
+  std::vector<http::ProbeTarget> databases() override;
 
  private:
   proxy::Task<void> accept_loop(Acceptor& acceptor);
@@ -51,6 +59,8 @@ class App {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::string unix_socket_path_;
   bool stopping_ = false;
+  TimePoint started_ = SteadyClock::now();
+  http::Server http_{*this};
 };
 
 }  // namespace reservoir::app

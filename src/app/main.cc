@@ -14,8 +14,6 @@ using namespace reservoir;
 
 namespace {
 
-constexpr const char* kVersion = "reservoir 0.1.0";
-
 std::shared_ptr<const auth::CredentialStore> load_credentials(const config::Config& cfg) {
   if (cfg.settings.auth_file.empty()) return std::make_shared<auth::CredentialStore>();
   auto store = auth::CredentialStore::load(cfg.settings.auth_file);
@@ -45,7 +43,7 @@ int main(int argc, char** argv) {
   cli.add_option("CONFIG", config_path, "configuration file (pgbouncer.ini format)");
   CLI11_PARSE(cli, argc, argv);
   if (version) {
-    std::cout << kVersion << "\n";
+    std::cout << "reservoir " << app::kVersion << "\n";
     return 0;
   }
   if (config_path.empty()) {

@@ -159,6 +159,7 @@ Task<void> ClientSession::client_reader() {
       replies_expected_ += requests;
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
+      meter_.on_forward(out.size(), requests);
       writing_to_server_ = true;
       const bool written = co_await proxy::forward(held_->server->socket(), out, to_server_spill_);
       writing_to_server_ = false;
@@ -291,6 +292,7 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
     }
+    meter_.on_server_bytes(chunk.size());
     writing_to_client_ = true;
     const bool written = co_await proxy::forward(client_, chunk, to_client_spill_);
     writing_to_client_ = false;
@@ -325,6 +327,7 @@ Task<void> ClientSession::server_reader(ServerConn& server) {
 // Keeps the server's ParameterStatus values current as they pass by.
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
                                          ServerConn& server) {
+  meter_.on_server_message(h, chunk);
   if (h.type == protocol::msg::kReadyForQuery) {
     ++replies_seen_;
   } else if (h.type == protocol::msg::kParameterStatus) {

@@ -100,6 +100,8 @@ Task<std::string> ClientSession::serve() {
   }
   logged_in_ = true;
   login_timer_.cancel();
+  pool_->stats().client_connections.add();
+  meter_.attach(&pool_->stats());
   if (!authenticated->scram_client_key.empty()) {
     services_.pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }

@@ -26,6 +26,7 @@
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
 #include "proxy/pool_registry.h"
+#include "proxy/relay_meter.h"
 #include "proxy/sessions.h"
 #include "proxy/startup_params.h"
 
@@ -77,6 +78,22 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   std::optional<CancelTarget> cancel_target();
 
+  // --- For observers (admin console, HTTP, upkeep); any thread. ---
+  // Fixed once logged in (before that: empty / nullptr).
+  PoolState* pool_state() const { return logged_in_ ? pool_ : nullptr; }
+  const std::string& peer() const { return peer_; }
+  const std::string& user() const { return user_; }
+  const std::string& database() const { return database_; }
+  std::string application_name() const { return startup_.get("application_name"); }
+  BackendKey key() const { return key_; }
+  Phase phase() const { return phase_.load(std::memory_order_relaxed); }
+  // How long the client has been inside its current transaction (zero when not in one).
+  Duration transaction_age(TimePoint now) const {
+    const auto tx = tx_since_.load(std::memory_order_relaxed);
+    return tx ? now - TimePoint(Duration(tx)) : Duration::zero();
+  }
+  TimePoint connected_at() const { return connected_at_; }
+
  private:
   // --- login (client_session.cc) ---
   Task<std::string> serve();  // returns the reason the session ended, for the log
@@ -119,7 +136,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string database_;
   std::string user_;
   asio::steady_timer login_timer_;
-  bool logged_in_ = false;
+  std::atomic<bool> logged_in_{false};
+  TimePoint connected_at_ = SteadyClock::now();
+  RelayMeter meter_;  // counts for the pool's metrics (relay_meter.h)
   std::atomic<bool> shutting_down_{false};
 
   // Relay state; touched only on the session's own thread.

@@ -99,7 +99,7 @@ Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const st
   if (entry == nullptr) {
     return make_error("3D000", fmt::format("database \"{}\" does not exist", database));
   }
-  auto ps = std::make_unique<PoolState>(limits_for(*entry, user));
+  auto ps = std::make_unique<PoolState>(limits_for(*entry, user), workers_);
   ps->database = database;
   ps->user = user;
   const config::UserEntry* u = config_->find_user(user);
@@ -191,11 +191,13 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
                     (*server)->backend_pid());
       ps.retry_delay = Duration::zero();
       ps.last_connect_error.clear();
+      ps.stats().server_connections.add();
       ps.server_params = (*server)->reported_params();
       const TimePoint now = SteadyClock::now();
       Lease lease{std::move(*server), born_with_jitter(ps, now)};
       lease.home = worker_index();
       dispatch(ps, ps.pool.connect_succeeded(std::move(lease), now));
+      ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.counts().active);
       more = plan_connects(ps);
     } else {
       connect_failed(ps, server.error(), ex);
@@ -206,6 +208,7 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
 
 void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Executor& ex) {
   ps.pool.connect_failed();
+  ps.stats().server_connect_failures.add();
   --ps.db_budget->used;
   --ps.user_budget->used;
   // One warning per distinct failure, not one per retry, while PostgreSQL stays down.
@@ -326,6 +329,7 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
       }
       if (a.status == ServerPool::AcquireStatus::Ready) {
         got = std::move(a.lease);
+        ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.counts().active);
       } else {
         waiter = std::make_shared<Waiter>(ex);
         waiter->id = id;
@@ -349,11 +353,14 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
       } else if (now >= deadline) {
         ps.pool.cancel_wait(waiter->id);
         ps.waiters.erase(waiter->id);
+        ps.stats().wait_timeouts.add();
+        ps.stats().wait_time.observe(now - started);
         co_return exhausted_error(ps, now - started);
       }
     }
     if (!co_await check_server(ps, *got, check_delay)) continue;
     got->server->rebind(ex);
+    ps.stats().wait_time.observe(SteadyClock::now() - started);
     co_return std::move(*got);
   }
 }
@@ -499,6 +506,35 @@ void PoolRegistry::maintain(const Executor& ex) {
     }
   }
   for (auto& [ps, count] : connects) spawn_connects(*ps, ex, count);
+}
+
+std::vector<observability::PoolReport> PoolRegistry::reports() {
+  std::vector<observability::PoolReport> out;
+  Guard lock(mu_);
+  const TimePoint now = SteadyClock::now();
+  out.reserve(pools_.size());
+  for (auto& [key, ps] : pools_) {
+    observability::PoolReport r;
+    r.database = ps->database;
+    r.user = ps->user;
+    const auto c = ps->pool.counts(now);
+    const auto& l = ps->pool.limits();
+    auto& g = r.gauges;
+    g.mode = config::to_string(ps->mode);
+    g.pool_size = l.pool_size;
+    g.reserve_pool_size = l.reserve_pool_size;
+    g.servers_active = c.active;
+    g.servers_idle = c.idle;
+    g.servers_connecting = c.connecting;
+    g.clients_waiting = c.waiting;
+    g.reserve_in_use = std::max(0, c.total() - l.pool_size);
+    g.peak_in_use = ps->peak_in_use;
+    g.longest_wait_s = std::chrono::duration<double>(c.longest_wait).count();
+    g.last_connect_error = ps->last_connect_error;
+    r.counters = ps->metrics->snapshot();
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 void PoolRegistry::shut_down(const Error& error) {

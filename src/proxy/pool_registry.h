@@ -16,6 +16,8 @@
 
 #include "auth/userlist.h"
 #include "config/config.h"
+#include "observability/metrics.h"
+#include "observability/report.h"
 #include "pool/pool.h"
 #include "proxy/net.h"
 #include "proxy/server_conn.h"
@@ -61,8 +63,14 @@ struct PoolState {
   std::vector<std::pair<std::string, std::string>> server_params;
   // Setting names a server of this pool has accepted from a client's startup packet.
   std::set<std::string, std::less<>> known_settings;
+  // Counters and histograms, one cell per worker (see observability/metrics.h).
+  std::unique_ptr<observability::PoolMetrics> metrics;
+  int peak_in_use = 0;  // most servers lent at once since start (under the registry lock)
 
-  explicit PoolState(pool::PoolLimits limits) : pool(limits) {}
+  PoolState(pool::PoolLimits limits, int workers)
+      : pool(limits), metrics(std::make_unique<observability::PoolMetrics>(workers)) {}
+  // This thread's metrics cell (every writer runs on a worker thread).
+  observability::PoolMetricsCell& stats() { return metrics->cell(worker_index()); }
   std::string name() const { return database + "/" + user; }
 };
 
@@ -115,6 +123,13 @@ class PoolRegistry {
   // Shutdown: wakes every waiting client with `error` and closes every idle server.
   void shut_down(const Error& error);
 
+  // How many worker threads write metrics; set once before the first pool is created.
+  void set_workers(int workers) { workers_ = workers; }
+
+  // A snapshot of every pool: gauges under the lock, counters merged from all workers.
+  // `clients` and `long_transactions` are left for the caller (they live in the sessions).
+  std::vector<observability::PoolReport> reports();
+
   std::shared_ptr<const config::Config> config() {
     Guard lock(mu_);
     return config_;
@@ -146,6 +161,7 @@ class PoolRegistry {
   std::map<std::string, pool::SharedBudget> db_budgets_;
   std::map<std::string, pool::SharedBudget> user_budgets_;
   pool::WaiterId next_waiter_id_ = 1;
+  int workers_ = 1;
 };
 
 }  // namespace reservoir::proxy
