@@ -179,7 +179,7 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
 
 proxy::Services App::services() {
   std::lock_guard lock(config_mu_);
-  return proxy::Services{config_, credentials_, &scram_cache_, &pools_, &sessions_};
+  return proxy::Services{config_, credentials_, &scram_cache_, &pools_, &sessions_, this};
 }
 
 // Upkeep twice a second: idle servers, min_pool_size and the reserve, and client timeouts.

@@ -21,7 +21,7 @@ using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
 inline constexpr const char* kVersion = "0.1.0";
 
-class App : public http::Source {
+class App : public http::Source, public proxy::AdminBackend {
  public:
   App(std::shared_ptr<const config::Config> config,
       std::shared_ptr<const auth::CredentialStore> credentials);
@@ -37,6 +37,10 @@ class App : public http::Source {
   observability::ProcessReport process() override;
   std::vector<http::ProbeTarget> databases() override;
 
+  // proxy::AdminBackend (admin.cc): the admin console's snapshot and commands.
+  admin::Snapshot admin_snapshot() override;
+  proxy::Task<Status> admin_run(const admin::Command& command, proxy::Executor ex) override;
+
  private:
   proxy::Task<void> accept_loop(Acceptor& acceptor);
   proxy::Task<void> maintenance_loop();
@@ -47,6 +51,8 @@ class App : public http::Source {
   Status listen_tcp(const std::string& address, int port);
   Status listen_unix(const std::string& path);
   Status share_listeners();
+  Status set_setting(const std::string& key, const std::string& value);
+  proxy::Task<void> shut_down_when_clients_leave();
 
   std::mutex config_mu_;  // guards the two snapshots below, swapped by reload()
   std::shared_ptr<const config::Config> config_;

@@ -84,6 +84,7 @@ Task<std::string> ClientSession::serve() {
     co_return "max_client_conn reached";
   }
   key_ = *key;
+  if (is_admin_database(database_)) co_return co_await serve_admin();
 
   auto pool = services_.pools->find_pool(database_, user_);
   if (!pool) {

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "protocol/message_scanner.h"
 #include "protocol/startup.h"
+#include "proxy/admin_backend.h"
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
 #include "proxy/pool_registry.h"
@@ -39,6 +40,7 @@ struct Services {
   auth::ScramSecretCache* scram_cache = nullptr;
   PoolRegistry* pools = nullptr;
   SessionRegistry* sessions = nullptr;
+  AdminBackend* admin = nullptr;  // the admin console's view of the process
 };
 
 enum class Phase : std::uint8_t { Login, Idle, Waiting, Busy, IdleInTx, Held };
@@ -93,6 +95,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     return tx ? now - TimePoint(Duration(tx)) : Duration::zero();
   }
   TimePoint connected_at() const { return connected_at_; }
+  TimePoint phase_started() const {
+    return TimePoint(Duration(phase_since_.load(std::memory_order_relaxed)));
+  }
 
  private:
   // --- login (client_session.cc) ---
@@ -107,6 +112,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Non-blocking, for timeouts; `then_ready` adds ReadyForQuery for a client awaiting a reply.
   void send_fatal_now(const Error& error, bool then_ready = false);
   Task<bool> refuse(const Error& error, std::uint64_t requests);
+
+  // --- admin console (admin_console.cc) ---
+  Task<std::string> serve_admin();
+  Task<void> run_admin_query(const std::string& sql, bool admin, Bytes& out);
 
   // --- relay (client_relay.cc) ---
   Task<RelayEnd> relay();
