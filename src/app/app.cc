@@ -193,6 +193,7 @@ Task<void> App::maintenance_loop() {
     const TimePoint now = SteadyClock::now();
     const auto cfg = services().config;
     for (auto& session : sessions_.all()) session->check_timeouts(now, cfg->settings);
+    watch_pools(now);
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The process: owns the configuration snapshot, the pools, the worker threads and the
 // listeners. No globals: everything a session needs is handed to it through Services.
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "auth/userlist.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "observability/watch.h"
 #include "proxy/client_session.h"
 #include "proxy/pool_registry.h"
 #include "proxy/sessions.h"
@@ -53,6 +55,8 @@ class App : public http::Source, public proxy::AdminBackend {
   Status share_listeners();
   Status set_setting(const std::string& key, const std::string& value);
   proxy::Task<void> shut_down_when_clients_leave();
+  void watch_pools(TimePoint now);  // watch.cc: stats lines, warnings, leaks
+  void watch_leaks(TimePoint now, Duration limit);
 
   std::mutex config_mu_;  // guards the two snapshots below, swapped by reload()
   std::shared_ptr<const config::Config> config_;
@@ -67,6 +71,11 @@ class App : public http::Source, public proxy::AdminBackend {
   bool stopping_ = false;
   TimePoint started_ = SteadyClock::now();
   http::Server http_{*this};
+  // Upkeep-thread state of watch_pools().
+  observability::EpisodeWatch watch_;
+  TimePoint last_stats_ = SteadyClock::now();
+  std::map<std::pair<std::string, std::string>, observability::PoolCounters> stats_before_;
+  std::map<std::int32_t, TimePoint> leak_warned_;  // client id -> the transaction warned about
 };
 
 }  // namespace reservoir::app

@@ -100,6 +100,7 @@ Task<void> ClientSession::client_reader() {
         return;
       }
       if (track_sql) note_client_sql(h, chunk);
+      meter_.on_client_message(h, chunk);
       switch (h.type) {
         case protocol::msg::kTerminate:
           cut = h.offset;

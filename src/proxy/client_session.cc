@@ -103,6 +103,12 @@ Task<std::string> ClientSession::serve() {
   login_timer_.cancel();
   pool_->stats().client_connections.add();
   meter_.attach(&pool_->stats());
+  if (settings_.slow_query_threshold.count() > 0) {
+    meter_.enable_slow_log(
+        to_duration(settings_.slow_query_threshold),
+        fmt::format("in pool {}, client {} {}@{} (application_name={})", pool_->name(), peer_,
+                    user_, database_, startup_.get("application_name")));
+  }
   if (!authenticated->scram_client_key.empty()) {
     services_.pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }

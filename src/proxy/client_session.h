@@ -95,6 +95,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     return tx ? now - TimePoint(Duration(tx)) : Duration::zero();
   }
   TimePoint connected_at() const { return connected_at_; }
+  // When the current transaction began (TimePoint{} when not in one): identifies it.
+  TimePoint transaction_started() const {
+    return TimePoint(Duration(tx_since_.load(std::memory_order_relaxed)));
+  }
   TimePoint phase_started() const {
     return TimePoint(Duration(phase_since_.load(std::memory_order_relaxed)));
   }

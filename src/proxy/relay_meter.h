@@ -5,7 +5,11 @@
 //
 //   transaction  from the first request sent while not in a transaction to ReadyForQuery 'I'
 //   query        from a request to its ReadyForQuery (pipelined requests are timed back to back)
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "common/bytes.h"
@@ -19,6 +23,33 @@ class RelayMeter {
  public:
   void attach(observability::PoolMetricsCell* cell) { cell_ = cell; }
   observability::PoolMetricsCell* cell() const { return cell_; }
+
+  // Slow query log (slow_query_threshold): statements slower than `threshold` are logged
+  // with `who` (pool and client) and the first kSlowTextLimit characters of their text.
+  // Only the text of Query and Parse is kept, never Bind's parameter values.
+  static constexpr std::size_t kSlowTextLimit = 200;
+  void enable_slow_log(Duration threshold, std::string who) {
+    slow_threshold_ = threshold;
+    slow_who_ = std::move(who);
+  }
+
+  // A client message header seen by the relay's scanner: keeps the statement text when the
+  // slow query log is on (one branch otherwise).
+  void on_client_message(const protocol::MessageHeader& h, ByteView chunk) {
+    if (slow_threshold_ == Duration::zero()) return;
+    if (h.type != 'Q' && h.type != 'P') return;
+    slow_text_.clear();
+    if (h.straddled || h.offset + 5 > chunk.size()) return;
+    const std::size_t stop = std::min<std::size_t>(h.end, chunk.size());
+    std::string_view body(reinterpret_cast<const char*>(chunk.data()) + h.offset + 5,
+                          stop - h.offset - 5);
+    if (h.type == 'P') {  // skip the statement name
+      const auto nul = body.find('\0');
+      body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
+    }
+    body = body.substr(0, std::min(body.find('\0'), kSlowTextLimit));
+    slow_text_.assign(body);
+  }
 
   // Client bytes forwarded to the server, carrying `requests` new requests.
   void on_forward(std::size_t bytes, std::uint64_t requests) {
@@ -63,6 +94,9 @@ class RelayMeter {
     cell_->queries.add();
     if (outstanding_ > 0) {
       cell_->query_time.observe(now - query_start_);
+      if (slow_threshold_ > Duration::zero() && now - query_start_ > slow_threshold_) {
+        log_slow(now - query_start_);
+      }
       --outstanding_;
       query_start_ = now;
     }
@@ -95,7 +129,17 @@ class RelayMeter {
     cell_->errors.add(code.size() >= 2 ? code : std::string_view("??"));
   }
 
+  void log_slow(Duration took) const {
+    spdlog::warn("slow query: {:.3f} s (slow_query_threshold={:.3f} s) {}: {}",
+                 std::chrono::duration<double>(took).count(),
+                 std::chrono::duration<double>(slow_threshold_).count(), slow_who_,
+                 slow_text_.empty() ? "(statement text not captured)" : slow_text_);
+  }
+
   observability::PoolMetricsCell* cell_ = nullptr;
+  Duration slow_threshold_{};  // zero: off
+  std::string slow_who_;
+  std::string slow_text_;  // first kSlowTextLimit characters of the latest statement
   TimePoint query_start_{};
   TimePoint tx_start_{};
   std::uint64_t outstanding_ = 0;
