@@ -36,6 +36,25 @@ std::string client_state(proxy::Phase phase, bool admin) {
   return "idle";
 }
 
+// The phase as /api/clients shows it: "running" is a request a server is working on.
+std::string phase_name(proxy::Phase phase) {
+  switch (phase) {
+    case proxy::Phase::Login:
+      return "login";
+    case proxy::Phase::Idle:
+      return "idle";
+    case proxy::Phase::Waiting:
+      return "waiting";
+    case proxy::Phase::Busy:
+      return "running";
+    case proxy::Phase::IdleInTx:
+      return "idle_in_transaction";
+    case proxy::Phase::Held:
+      return "held";
+  }
+  return "unknown";
+}
+
 // "1.2.3.4:5678" -> ("1.2.3.4", 5678); a unix socket path stays whole with port 0.
 std::pair<std::string, int> split_peer(const std::string& peer) {
   const auto colon = peer.rfind(':');
@@ -59,6 +78,27 @@ bool needs_restart(const std::string& key) {
 }
 
 }  // namespace
+
+std::vector<observability::ClientReport> App::clients() {
+  std::vector<observability::ClientReport> out;
+  const TimePoint now = SteadyClock::now();
+  for (const auto& session : sessions_.all()) {
+    observability::ClientReport c;
+    c.id = session->key().pid;
+    c.user = session->user();
+    c.database = session->database();
+    c.addr = session->peer();
+    c.application_name = session->application_name();
+    const bool admin = proxy::is_admin_database(c.database);
+    c.state = admin ? "admin" : phase_name(session->phase());
+    const TimePoint since = session->phase_started() == TimePoint{} ? session->connected_at()
+                                                                    : session->phase_started();
+    c.state_s = std::chrono::duration<double>(now - since).count();
+    c.transaction_s = std::chrono::duration<double>(session->transaction_age(now)).count();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
 
 admin::Snapshot App::admin_snapshot() {
   admin::Snapshot s;

@@ -38,6 +38,7 @@ class App : public http::Source, public proxy::AdminBackend {
   std::vector<observability::PoolReport> pools() override;
   observability::ProcessReport process() override;
   std::vector<http::ProbeTarget> databases() override;
+  std::vector<observability::ClientReport> clients() override;
 
   // proxy::AdminBackend (admin.cc): the admin console's snapshot and commands.
   admin::Snapshot admin_snapshot() override;

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "app/app.h"
+#include "app/top.h"
 #include "common/logging.h"
 #include "config/describe.h"
 
@@ -41,7 +42,19 @@ int main(int argc, char** argv) {
   cli.add_flag("--check", check, "validate CONFIG, print the effective settings and exit");
   cli.add_flag("-V,--version", version, "print the version and exit");
   cli.add_option("CONFIG", config_path, "configuration file (pgbouncer.ini format)");
+  app::TopOptions top;
+  CLI::App* top_cmd = cli.add_subcommand(
+      "top", "live view of pools, waiting clients and slow requests, from the HTTP API");
+  top_cmd->add_option("--url", top.url, "Reservoir's HTTP endpoint (http_listen)")
+      ->capture_default_str();
+  top_cmd->add_flag("--once", top.once, "print one snapshot and exit");
+  top_cmd->add_option("--interval", top.interval, "seconds between refreshes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  top_cmd->add_option("--rows", top.rows, "rows of waiting and running clients to show")
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
+  if (top_cmd->parsed()) return app::run_top(top);
   if (version) {
     std::cout << "reservoir " << app::kVersion << "\n";
     return 0;

@@ -207,6 +207,10 @@ asio::awaitable<Response> Server::handle(std::string method, std::string target)
     co_return Response{200, "application/json",
                        observability::render_json(source_.pools(), source_.process()) + "\n"};
   }
+  if (target == "/api/clients") {
+    co_return Response{200, "application/json",
+                       observability::render_clients_json(source_.clients()) + "\n"};
+  }
   if (target == "/" || target == "/index.html") {
     co_return Response{200, "text/html; charset=utf-8", std::string(dashboard_html())};
   }

@@ -31,6 +31,7 @@ class Source {
   virtual std::vector<observability::PoolReport> pools() = 0;
   virtual observability::ProcessReport process() = 0;
   virtual std::vector<ProbeTarget> databases() = 0;
+  virtual std::vector<observability::ClientReport> clients() = 0;
 };
 
 struct Response {

@@ -76,6 +76,22 @@ void pool_json(std::string& out, const PoolReport& p) {
 
 }  // namespace
 
+std::string render_clients_json(const std::vector<ClientReport>& clients) {
+  std::string out = "{\"clients\":[";
+  auto it = std::back_inserter(out);
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const auto& c = clients[i];
+    fmt::format_to(it,
+                   "{}{{\"id\":{},\"user\":{},\"database\":{},\"addr\":{},"
+                   "\"application_name\":{},\"state\":{},\"state_s\":{},\"transaction_s\":{}}}",
+                   i ? "," : "", c.id, json_string(c.user), json_string(c.database),
+                   json_string(c.addr), json_string(c.application_name), json_string(c.state),
+                   seconds(c.state_s), seconds(c.transaction_s));
+  }
+  out += "]}";
+  return out;
+}
+
 std::string render_json(const std::vector<PoolReport>& pools, const ProcessReport& process) {
   std::string out;
   fmt::format_to(std::back_inserter(out),

@@ -42,6 +42,21 @@ struct ProcessReport {
   int workers = 0;
 };
 
+// One client, for /api/clients and `reservoir top`.
+struct ClientReport {
+  std::int64_t id = 0;
+  std::string user;
+  std::string database;
+  std::string addr;
+  std::string application_name;
+  std::string state;     // login | idle | waiting | running | idle_in_transaction | held | admin
+  double state_s = 0.0;  // time in that state (for active: the running request)
+  double transaction_s = 0.0;  // inside the current transaction
+};
+
+// {"clients": [...]}: every client, in no particular order.
+std::string render_clients_json(const std::vector<ClientReport>& clients);
+
 // Prometheus text exposition format 0.0.4: names prefixed reservoir_, pools labelled by
 // database and user, counters suffixed _total, histograms as _bucket/_sum/_count.
 std::string render_prometheus(const std::vector<PoolReport>& pools, const ProcessReport& process);
