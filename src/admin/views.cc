@@ -124,8 +124,14 @@ void totals_columns(ResultSet& rs, const std::string& prefix) {
   }
 }
 
+// Servers handed to clients: every observed wait except those that timed out.
+std::uint64_t assignments(const observability::PoolCounters& c) {
+  const std::uint64_t waits = c.wait_time.count();
+  return waits > c.wait_timeouts ? waits - c.wait_timeouts : 0;
+}
+
 void totals_cells(Row& row, const observability::PoolCounters& c) {
-  row.push_back(num(c.wait_time.count()));
+  row.push_back(num(assignments(c)));
   row.push_back(num(c.transactions));
   row.push_back(num(c.queries));
   row.push_back(num(c.bytes_received));
@@ -137,7 +143,7 @@ void totals_cells(Row& row, const observability::PoolCounters& c) {
 
 // Averages since start: counts and bytes per second; times per transaction, query, wait.
 void average_cells(Row& row, const observability::PoolCounters& c, double uptime) {
-  row.push_back(num(per_second(c.wait_time.count(), uptime)));
+  row.push_back(num(per_second(assignments(c), uptime)));
   row.push_back(num(per_second(c.transactions, uptime)));
   row.push_back(num(per_second(c.queries, uptime)));
   row.push_back(num(per_second(c.bytes_received, uptime)));

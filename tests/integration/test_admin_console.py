@@ -225,3 +225,18 @@ def test_shutdown(reservoir):
         time.sleep(0.05)
     assert not res.alive()
     assert res.proc.returncode == 0
+
+
+def test_psycopg3_simple_protocol_and_extended_is_refused(reservoir):
+    psycopg = pytest.importorskip("psycopg", reason="python3-psycopg is not installed")
+    res = start(reservoir)
+    with psycopg.connect(host="127.0.0.1", port=res.port, user=ADMIN,
+                         password=harness.APP_PASSWORD, dbname="pgbouncer",
+                         autocommit=True) as conn:
+        cur = conn.execute("SHOW POOLS")  # no parameters: psycopg sends a simple Query
+        names = [d.name for d in cur.description]
+        assert names[:4] == ["database", "user", "cl_active", "cl_waiting"]
+        with pytest.raises(psycopg.Error) as e:
+            conn.execute("SHOW POOLS", prepare=True)  # extended protocol
+        assert e.value.sqlstate == "0A000"
+        assert conn.execute("SHOW VERSION").fetchone()[0].startswith("Reservoir ")
