@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <map>
 
 namespace reservoir::app {
 
@@ -40,6 +41,45 @@ App::App(std::shared_ptr<const config::Config> config,
     : config_(config), credentials_(credentials), pools_(config, credentials) {
   const int workers = resolve_workers(config_->settings.workers);
   for (int i = 0; i < workers; ++i) loops_.push_back(std::make_unique<asio::io_context>(1));
+  pools_.set_workers(workers);
+}
+
+std::vector<observability::PoolReport> App::pools() {
+  auto reports = pools_.reports();
+  const auto cfg = services().config;
+  const Duration leak = proxy::to_duration(cfg->settings.leak_warn_time);
+  const TimePoint now = SteadyClock::now();
+  std::map<std::pair<std::string, std::string>, observability::PoolGauges*> by_name;
+  for (auto& r : reports) by_name[{r.database, r.user}] = &r.gauges;
+  for (const auto& session : sessions_.all()) {
+    const proxy::PoolState* ps = session->pool_state();
+    if (ps == nullptr) continue;
+    auto it = by_name.find({ps->database, ps->user});
+    if (it == by_name.end()) continue;
+    ++it->second->clients;
+    if (leak > Duration::zero() && session->transaction_age(now) > leak)
+      ++it->second->long_transactions;
+  }
+  return reports;
+}
+
+observability::ProcessReport App::process() {
+  observability::ProcessReport p;
+  p.version = kVersion;
+  p.uptime_s = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+  p.clients = static_cast<int>(sessions_.size());
+  p.workers = static_cast<int>(loops_.size());
+  return p;
+}
+
+std::vector<http::ProbeTarget> App::databases() {
+  std::vector<http::ProbeTarget> out;
+  const auto cfg = services().config;
+  for (const auto& db : cfg->databases) {
+    if (db.name == "*") continue;
+    out.push_back(http::ProbeTarget{db.name, db.host, db.port});
+  }
+  return out;
 }
 
 Status App::listen_tcp(const std::string& address, int port) {
@@ -107,6 +147,11 @@ Status App::listen() {
   }
   if (acceptors_.empty())
     return make_error("F0000", "nothing to listen on: set listen_addr or unix_socket_dir");
+  auto http_endpoint = http::parse_listen(s.http_listen);
+  if (!http_endpoint) return http_endpoint.error();
+  if (*http_endpoint) {
+    if (auto st = http_.listen(**http_endpoint); !st) return st;
+  }
   return share_listeners();
 }
 
@@ -134,7 +179,7 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
 
 proxy::Services App::services() {
   std::lock_guard lock(config_mu_);
-  return proxy::Services{config_, credentials_, &scram_cache_, &pools_, &sessions_};
+  return proxy::Services{config_, credentials_, &scram_cache_, &pools_, &sessions_, this};
 }
 
 // Upkeep twice a second: idle servers, min_pool_size and the reserve, and client timeouts.
@@ -148,6 +193,7 @@ Task<void> App::maintenance_loop() {
     const TimePoint now = SteadyClock::now();
     const auto cfg = services().config;
     for (auto& session : sessions_.all()) session->check_timeouts(now, cfg->settings);
+    watch_pools(now);
   }
 }
 
@@ -218,6 +264,7 @@ Task<void> App::shut_down() {
     (void)co_await timer.async_wait(nothrow);
   }
   pools_.shut_down(bye);  // servers released by sessions that just ended
+  http_.stop();
   for (auto& loop : loops_) loop->stop();
 }
 
@@ -237,6 +284,7 @@ int App::run() {
       loop->run();
     });
   }
+  http_.start();
   spdlog::info("reservoir ready with {} worker{}", loops_.size(), loops_.size() == 1 ? "" : "s");
   loops_[0]->run();
   for (auto& t : threads) t.join();

@@ -1,6 +1,7 @@
 #pragma once
 // The process: owns the configuration snapshot, the pools, the worker threads and the
 // listeners. No globals: everything a session needs is handed to it through Services.
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -9,6 +10,8 @@
 #include "auth/scram_secret_cache.h"
 #include "auth/userlist.h"
 #include "config/config.h"
+#include "http/server.h"
+#include "observability/watch.h"
 #include "proxy/client_session.h"
 #include "proxy/pool_registry.h"
 #include "proxy/sessions.h"
@@ -18,7 +21,9 @@ namespace reservoir::app {
 namespace asio = boost::asio;
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
-class App {
+inline constexpr const char* kVersion = "0.1.0";
+
+class App : public http::Source, public proxy::AdminBackend {
  public:
   App(std::shared_ptr<const config::Config> config,
       std::shared_ptr<const auth::CredentialStore> credentials);
@@ -28,6 +33,16 @@ class App {
 
   // Serves until SIGTERM or SIGINT, then shuts down cleanly. Returns the exit code.
   int run();
+
+  // http::Source: snapshots for the HTTP endpoint (and the admin console); any thread.
+  std::vector<observability::PoolReport> pools() override;
+  observability::ProcessReport process() override;
+  std::vector<http::ProbeTarget> databases() override;
+  std::vector<observability::ClientReport> clients() override;
+
+  // proxy::AdminBackend (admin.cc): the admin console's snapshot and commands.
+  admin::Snapshot admin_snapshot() override;
+  proxy::Task<Status> admin_run(const admin::Command& command, proxy::Executor ex) override;
 
  private:
   proxy::Task<void> accept_loop(Acceptor& acceptor);
@@ -39,6 +54,10 @@ class App {
   Status listen_tcp(const std::string& address, int port);
   Status listen_unix(const std::string& path);
   Status share_listeners();
+  Status set_setting(const std::string& key, const std::string& value);
+  proxy::Task<void> shut_down_when_clients_leave();
+  void watch_pools(TimePoint now);  // watch.cc: stats lines, warnings, leaks
+  void watch_leaks(TimePoint now, Duration limit);
 
   std::mutex config_mu_;  // guards the two snapshots below, swapped by reload()
   std::shared_ptr<const config::Config> config_;
@@ -51,6 +70,13 @@ class App {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::string unix_socket_path_;
   bool stopping_ = false;
+  TimePoint started_ = SteadyClock::now();
+  http::Server http_{*this};
+  // Upkeep-thread state of watch_pools().
+  observability::EpisodeWatch watch_;
+  TimePoint last_stats_ = SteadyClock::now();
+  std::map<std::pair<std::string, std::string>, observability::PoolCounters> stats_before_;
+  std::map<std::int32_t, TimePoint> leak_warned_;  // client id -> the transaction warned about
 };
 
 }  // namespace reservoir::app

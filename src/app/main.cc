@@ -7,14 +7,13 @@
 #include <iostream>
 
 #include "app/app.h"
+#include "app/top.h"
 #include "common/logging.h"
 #include "config/describe.h"
 
 using namespace reservoir;
 
 namespace {
-
-constexpr const char* kVersion = "reservoir 0.1.0";
 
 std::shared_ptr<const auth::CredentialStore> load_credentials(const config::Config& cfg) {
   if (cfg.settings.auth_file.empty()) return std::make_shared<auth::CredentialStore>();
@@ -43,9 +42,21 @@ int main(int argc, char** argv) {
   cli.add_flag("--check", check, "validate CONFIG, print the effective settings and exit");
   cli.add_flag("-V,--version", version, "print the version and exit");
   cli.add_option("CONFIG", config_path, "configuration file (pgbouncer.ini format)");
+  app::TopOptions top;
+  CLI::App* top_cmd = cli.add_subcommand(
+      "top", "live view of pools, waiting clients and slow requests, from the HTTP API");
+  top_cmd->add_option("--url", top.url, "Reservoir's HTTP endpoint (http_listen)")
+      ->capture_default_str();
+  top_cmd->add_flag("--once", top.once, "print one snapshot and exit");
+  top_cmd->add_option("--interval", top.interval, "seconds between refreshes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  top_cmd->add_option("--rows", top.rows, "rows of waiting and running clients to show")
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
+  if (top_cmd->parsed()) return app::run_top(top);
   if (version) {
-    std::cout << kVersion << "\n";
+    std::cout << "reservoir " << app::kVersion << "\n";
     return 0;
   }
   if (config_path.empty()) {

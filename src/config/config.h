@@ -123,7 +123,10 @@ struct Settings {
   int verbose = 0;
   LogFormat log_format = LogFormat::Text;
   Seconds stats_period{60.0};
-  std::string http_listen = "127.0.0.1:6490";
+  std::string http_listen = "127.0.0.1:6490";  // empty: no HTTP endpoint
+  int warn_pool_utilization = 80;     // percent of pool_size in use that starts a warning; 0: off
+  Seconds leak_warn_time{60.0};       // one transaction holding a server longer: warn; 0: off
+  Seconds slow_query_threshold{0.0};  // log statements slower than this; 0: off
 };
 
 // Where a setting's effective value came from; printed by `reservoir --check`.

@@ -106,6 +106,9 @@ std::vector<SettingSpec> build_specs() {
       make("log_format", &S::log_format, parse_log_format, enum_text),
       duration("stats_period", &S::stats_period),
       text("http_listen", &S::http_listen),
+      integer("warn_pool_utilization", &S::warn_pool_utilization, 0, 100),
+      duration("leak_warn_time", &S::leak_warn_time),
+      duration("slow_query_threshold", &S::slow_query_threshold),
   };
   std::sort(specs.begin(), specs.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return specs;

@@ -214,6 +214,12 @@ class Pool {
     return all;
   }
 
+  // Calls `visit(lease)` for every idle server (read-only; for the admin console).
+  template <class Visit>
+  void for_each_idle(Visit visit) const {
+    for (const auto& e : idle_) visit(e.lease);
+  }
+
   // Whether one more server should be opened now (see should_connect).
   ConnectVerdict connect_verdict(const SharedBudget& db, const SharedBudget& user,
                                  TimePoint now = {}) const {

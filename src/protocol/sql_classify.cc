@@ -1,11 +1,9 @@
 #include "protocol/sql_classify.h"
 
+#include <fmt/format.h>
 #include <pg_query.h>
 
-// Boost.JSON header-only: its implementation is compiled here, in this one file.
-#include <fmt/format.h>
-
-#include <boost/json/src.hpp>
+#include <boost/json.hpp>
 #include <cctype>
 
 namespace reservoir::protocol {

@@ -118,6 +118,7 @@ Task<void> ClientSession::client_reader() {
         note_client_sql(h, chunk);
         note_session_sql(h, chunk);
       }
+      meter_.on_client_message(h, chunk);
       switch (h.type) {
         case protocol::msg::kTerminate:
           cut = h.offset;
@@ -191,6 +192,7 @@ Task<void> ClientSession::client_reader() {
       replies_expected_ += requests;
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
+      meter_.on_forward(out.size(), requests);
       writing_to_server_ = true;
       const bool written = co_await proxy::forward(held_->server->socket(), out, to_server_spill_);
       writing_to_server_ = false;
@@ -408,6 +410,7 @@ Task<void> ClientSession::server_reader() {
       break;
     }
     if (prepared_on_) chunk = prepared_.to_client(chunk);
+    meter_.on_server_bytes(chunk.size());
     writing_to_client_ = true;
     const bool written = co_await proxy::forward(client_, chunk, to_client_spill_);
     writing_to_client_ = false;
@@ -441,6 +444,7 @@ Task<void> ClientSession::server_reader() {
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
                                          ServerConn& server) {
   if (prepared_on_) prepared_.on_server_message(h, server.statements());
+  meter_.on_server_message(h, chunk);
   if (h.type == protocol::msg::kReadyForQuery) {
     ++replies_seen_;
   } else if (h.type == protocol::msg::kParameterStatus) {

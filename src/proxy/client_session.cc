@@ -92,6 +92,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
     co_return "max_client_conn reached";
   }
   key_ = *key;
+  if (is_admin_database(database_)) co_return co_await serve_admin();
 
   auto pool = services_.pools->find_pool(database_, user_);
   if (!pool) {
@@ -109,6 +110,14 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   }
   logged_in_ = true;
   login_timer_.cancel();
+  pool_->stats().client_connections.add();
+  meter_.attach(&pool_->stats());
+  if (settings_.slow_query_threshold.count() > 0) {
+    meter_.enable_slow_log(
+        to_duration(settings_.slow_query_threshold),
+        fmt::format("in pool {}, client {} {}@{} (application_name={})", pool_->name(), peer_,
+                    user_, database_, startup_.get("application_name")));
+  }
   if (!authenticated->scram_client_key.empty()) {
     services_.pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }

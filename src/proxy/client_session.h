@@ -24,10 +24,12 @@
 #include "protocol/message_scanner.h"
 #include "protocol/sql_classify.h"
 #include "protocol/startup.h"
+#include "proxy/admin_backend.h"
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
 #include "proxy/pool_registry.h"
 #include "proxy/prepared_relay.h"
+#include "proxy/relay_meter.h"
 #include "proxy/sessions.h"
 #include "proxy/startup_params.h"
 
@@ -40,6 +42,7 @@ struct Services {
   auth::ScramSecretCache* scram_cache = nullptr;
   PoolRegistry* pools = nullptr;
   SessionRegistry* sessions = nullptr;
+  AdminBackend* admin = nullptr;  // the admin console's view of the process
 };
 
 enum class Phase : std::uint8_t { Login, Idle, Waiting, Busy, IdleInTx, Held };
@@ -79,6 +82,29 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   std::optional<CancelTarget> cancel_target();
 
+  // --- For observers (admin console, HTTP, upkeep); any thread. ---
+  // Fixed once logged in (before that: empty / nullptr).
+  PoolState* pool_state() const { return logged_in_ ? pool_ : nullptr; }
+  const std::string& peer() const { return peer_; }
+  const std::string& user() const { return user_; }
+  const std::string& database() const { return database_; }
+  std::string application_name() const { return startup_.get("application_name"); }
+  BackendKey key() const { return key_; }
+  Phase phase() const { return phase_.load(std::memory_order_relaxed); }
+  // How long the client has been inside its current transaction (zero when not in one).
+  Duration transaction_age(TimePoint now) const {
+    const auto tx = tx_since_.load(std::memory_order_relaxed);
+    return tx ? now - TimePoint(Duration(tx)) : Duration::zero();
+  }
+  TimePoint connected_at() const { return connected_at_; }
+  // When the current transaction began (TimePoint{} when not in one): identifies it.
+  TimePoint transaction_started() const {
+    return TimePoint(Duration(tx_since_.load(std::memory_order_relaxed)));
+  }
+  TimePoint phase_started() const {
+    return TimePoint(Duration(phase_since_.load(std::memory_order_relaxed)));
+  }
+
  private:
   // --- login (client_session.cc) ---
   Task<std::string> serve();  // returns the reason the session ended, for the log
@@ -95,6 +121,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Non-blocking, for timeouts; `then_ready` adds ReadyForQuery for a client awaiting a reply.
   void send_fatal_now(const Error& error, bool then_ready = false);
   Task<bool> refuse(const Error& error, std::uint64_t requests, char status = 'I');
+
+  // --- admin console (admin_console.cc) ---
+  Task<std::string> serve_admin();
+  Task<void> run_admin_query(const std::string& sql, bool admin, Bytes& out);
 
   // --- relay (client_relay.cc) ---
   Task<RelayEnd> relay();
@@ -128,7 +158,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string database_;
   std::string user_;
   asio::steady_timer login_timer_;
-  bool logged_in_ = false;
+  std::atomic<bool> logged_in_{false};
+  TimePoint connected_at_ = SteadyClock::now();
+  RelayMeter meter_;  // counts for the pool's metrics (relay_meter.h)
   std::atomic<bool> shutting_down_{false};
 
   // Relay state; touched only on the session's own thread.

@@ -94,12 +94,18 @@ std::shared_ptr<const ServerTarget> PoolRegistry::make_target(const config::Data
 Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const std::string& user) {
   Guard lock(mu_);
   auto key = std::make_pair(database, user);
+  if (disabled_.count(database) != 0) {
+    return make_error("57P03", fmt::format("database \"{}\" is disabled (DISABLE on the admin "
+                                           "console; ENABLE lets clients in again)",
+                                           database));
+  }
   if (auto it = pools_.find(key); it != pools_.end()) return it->second.get();
   const config::DatabaseEntry* entry = config_->find_database(database);
   if (entry == nullptr) {
     return make_error("3D000", fmt::format("database \"{}\" does not exist", database));
   }
-  auto ps = std::make_unique<PoolState>(limits_for(*entry, user));
+  auto ps = std::make_unique<PoolState>(limits_for(*entry, user), workers_);
+  ps->paused = paused_all_ || paused_.count(database) != 0;
   ps->database = database;
   ps->user = user;
   const config::UserEntry* u = config_->find_user(user);
@@ -191,11 +197,13 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
                     (*server)->backend_pid());
       ps.retry_delay = Duration::zero();
       ps.last_connect_error.clear();
+      ps.stats().server_connections.add();
       ps.server_params = (*server)->reported_params();
       const TimePoint now = SteadyClock::now();
       Lease lease{std::move(*server), born_with_jitter(ps, now)};
       lease.home = worker_index();
       dispatch(ps, ps.pool.connect_succeeded(std::move(lease), now));
+      ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.counts().active);
       more = plan_connects(ps);
     } else {
       connect_failed(ps, server.error(), ex);
@@ -206,6 +214,7 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
 
 void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Executor& ex) {
   ps.pool.connect_failed();
+  ps.stats().server_connect_failures.add();
   --ps.db_budget->used;
   --ps.user_budget->used;
   // One warning per distinct failure, not one per retry, while PostgreSQL stays down.
@@ -300,6 +309,22 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
   const TimePoint started = SteadyClock::now();
   TimePoint deadline = TimePoint::max();
   TimePoint notify_at = TimePoint::max();
+  while (ps.paused.load(std::memory_order_relaxed)) {  // PAUSE: wait for RESUME
+    Duration limit;
+    {
+      Guard lock(mu_);
+      limit = ps.timings.query_wait_timeout;
+    }
+    const TimePoint now = SteadyClock::now();
+    if (limit > Duration::zero() && now - started >= limit) {
+      ps.stats().wait_timeouts.add();
+      co_return make_error("53300", fmt::format("pool \"{}\" is paused (PAUSE on the admin "
+                                                "console) and query_wait_timeout ran out",
+                                                ps.name()));
+    }
+    asio::steady_timer poll(ex, std::chrono::milliseconds(20));
+    (void)co_await poll.async_wait(nothrow);
+  }
   for (;;) {
     std::shared_ptr<Waiter> waiter;  // made only when the client has to wait
     std::optional<Lease> got;
@@ -326,6 +351,7 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
       }
       if (a.status == ServerPool::AcquireStatus::Ready) {
         got = std::move(a.lease);
+        ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.counts().active);
       } else {
         waiter = std::make_shared<Waiter>(ex);
         waiter->id = id;
@@ -349,11 +375,14 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
       } else if (now >= deadline) {
         ps.pool.cancel_wait(waiter->id);
         ps.waiters.erase(waiter->id);
+        ps.stats().wait_timeouts.add();
+        ps.stats().wait_time.observe(now - started);
         co_return exhausted_error(ps, now - started);
       }
     }
     if (!co_await check_server(ps, *got, check_delay)) continue;
     got->server->rebind(ex);
+    ps.stats().wait_time.observe(SteadyClock::now() - started);
     co_return std::move(*got);
   }
 }
@@ -499,6 +528,154 @@ void PoolRegistry::maintain(const Executor& ex) {
     }
   }
   for (auto& [ps, count] : connects) spawn_connects(*ps, ex, count);
+}
+
+Status PoolRegistry::known_database(const std::string& database) const {
+  if (database.empty()) return Ok{};
+  for (const auto& entry : config_->databases) {  // by exact name: "*" is not a database
+    if (entry.name == database) return Ok{};
+  }
+  for (const auto& [key, ps] : pools_) {
+    if (key.first == database) return Ok{};
+  }
+  return make_error("3D000", fmt::format("no such database: \"{}\"", database));
+}
+
+namespace {
+bool matches(const std::string& wanted, const PoolState& ps) {
+  return wanted.empty() || ps.database == wanted;
+}
+}  // namespace
+
+Status PoolRegistry::pause(const std::string& database) {
+  Guard lock(mu_);
+  if (auto st = known_database(database); !st) return st;
+  if (database.empty()) {
+    paused_all_ = true;
+  } else {
+    paused_.insert(database);
+  }
+  for (auto& [key, ps] : pools_) {
+    if (matches(database, *ps)) ps->paused = true;
+  }
+  return Ok{};
+}
+
+Status PoolRegistry::resume(const std::string& database) {
+  Guard lock(mu_);
+  if (auto st = known_database(database); !st) return st;
+  if (database.empty()) {
+    paused_all_ = false;
+    paused_.clear();
+  } else {
+    paused_.erase(database);
+  }
+  for (auto& [key, ps] : pools_) {
+    if (matches(database, *ps)) ps->paused = paused_all_ || paused_.count(ps->database) != 0;
+  }
+  return Ok{};
+}
+
+bool PoolRegistry::drained(const std::string& database) {
+  Guard lock(mu_);
+  for (auto& [key, ps] : pools_) {
+    if (matches(database, *ps) && ps->pool.counts().active > 0) return false;
+  }
+  return true;
+}
+
+int PoolRegistry::close_idle(const std::string& database) {
+  Guard lock(mu_);
+  int closed = 0;
+  for (auto& [key, ps] : pools_) {
+    if (!matches(database, *ps)) continue;
+    for (auto& lease : ps->pool.take_all_idle()) {
+      close_server(*ps, lease);
+      ++closed;
+    }
+  }
+  return closed;
+}
+
+Status PoolRegistry::reconnect(const std::string& database) {
+  Guard lock(mu_);
+  if (auto st = known_database(database); !st) return st;
+  for (auto& [key, ps] : pools_) {
+    if (!matches(database, *ps)) continue;
+    for (auto& lease : ps->pool.take_all_idle()) close_server(*ps, lease);
+    auto t = std::make_shared<ServerTarget>(*ps->target);
+    ++t->generation;  // servers in use are closed when they come back (see release)
+    ps->target = std::move(t);
+  }
+  return Ok{};
+}
+
+Status PoolRegistry::disable(const std::string& database) {
+  Guard lock(mu_);
+  if (database.empty()) return make_error("42601", "DISABLE needs a database name");
+  if (auto st = known_database(database); !st) return st;
+  disabled_.insert(database);
+  return Ok{};
+}
+
+Status PoolRegistry::enable(const std::string& database) {
+  Guard lock(mu_);
+  if (auto st = known_database(database); !st) return st;
+  disabled_.erase(database);
+  return Ok{};
+}
+
+bool PoolRegistry::disabled(const std::string& database) {
+  Guard lock(mu_);
+  return disabled_.count(database) != 0;
+}
+
+bool PoolRegistry::paused_all() {
+  Guard lock(mu_);
+  return paused_all_;
+}
+
+std::vector<PoolRegistry::IdleServer> PoolRegistry::idle_servers() {
+  std::vector<IdleServer> out;
+  Guard lock(mu_);
+  for (auto& [key, ps] : pools_) {
+    ps->pool.for_each_idle([&](const Lease& lease) {
+      const auto& t = lease.server->target();
+      out.push_back(IdleServer{ps->database, ps->user, t->host, t->port, lease.server->id(),
+                               lease.server->backend_pid()});
+    });
+  }
+  return out;
+}
+
+std::vector<observability::PoolReport> PoolRegistry::reports() {
+  std::vector<observability::PoolReport> out;
+  Guard lock(mu_);
+  const TimePoint now = SteadyClock::now();
+  out.reserve(pools_.size());
+  for (auto& [key, ps] : pools_) {
+    observability::PoolReport r;
+    r.database = ps->database;
+    r.user = ps->user;
+    const auto c = ps->pool.counts(now);
+    const auto& l = ps->pool.limits();
+    auto& g = r.gauges;
+    g.mode = config::to_string(ps->mode);
+    g.pool_size = l.pool_size;
+    g.reserve_pool_size = l.reserve_pool_size;
+    g.servers_active = c.active;
+    g.servers_idle = c.idle;
+    g.servers_connecting = c.connecting;
+    g.clients_waiting = c.waiting;
+    g.reserve_in_use = std::max(0, c.total() - l.pool_size);
+    g.peak_in_use = ps->peak_in_use;
+    g.longest_wait_s = std::chrono::duration<double>(c.longest_wait).count();
+    g.last_connect_error = ps->last_connect_error;
+    g.paused = ps->paused.load(std::memory_order_relaxed);
+    r.counters = ps->metrics->snapshot();
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 void PoolRegistry::shut_down(const Error& error) {

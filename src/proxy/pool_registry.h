@@ -16,6 +16,8 @@
 
 #include "auth/userlist.h"
 #include "config/config.h"
+#include "observability/metrics.h"
+#include "observability/report.h"
 #include "pool/pool.h"
 #include "proxy/net.h"
 #include "proxy/server_conn.h"
@@ -65,8 +67,17 @@ struct PoolState {
   // tables, WITH HOLD cursors, SQL PREPARE) and unpinned again, since the pool was made.
   std::atomic<std::uint64_t> pins{0};
   std::atomic<std::uint64_t> unpins{0};
+  // Counters and histograms, one cell per worker (see observability/metrics.h).
+  std::unique_ptr<observability::PoolMetrics> metrics;
+  int peak_in_use = 0;  // most servers lent at once since start (under the registry lock)
+  // PAUSE: new requests wait (within query_wait_timeout) until RESUME. Written under the
+  // registry lock, read without it by acquire() (a plain load, no lock on the hot path).
+  std::atomic<bool> paused{false};
 
-  explicit PoolState(pool::PoolLimits limits) : pool(limits) {}
+  PoolState(pool::PoolLimits limits, int workers)
+      : pool(limits), metrics(std::make_unique<observability::PoolMetrics>(workers)) {}
+  // This thread's metrics cell (every writer runs on a worker thread).
+  observability::PoolMetricsCell& stats() { return metrics->cell(worker_index()); }
   std::string name() const { return database + "/" + user; }
 };
 
@@ -119,6 +130,37 @@ class PoolRegistry {
   // Shutdown: wakes every waiting client with `error` and closes every idle server.
   void shut_down(const Error& error);
 
+  // How many worker threads write metrics; set once before the first pool is created.
+  void set_workers(int workers) { workers_ = workers; }
+
+  // A snapshot of every pool: gauges under the lock, counters merged from all workers.
+  // `clients` and `long_transactions` are left for the caller (they live in the sessions).
+  std::vector<observability::PoolReport> reports();
+
+  // --- Admin console actions. `database` empty means every database. ---
+  // Errors: 3D000 when no pool or [databases] entry has that name.
+  Status pause(const std::string& database);
+  Status resume(const std::string& database);
+  // Whether no server of the database's pools is lent to a client.
+  bool drained(const std::string& database);
+  // Closes the idle servers of the database's pools; returns how many.
+  int close_idle(const std::string& database);
+  // Closes idle servers now and servers in use when they come back (a new generation).
+  Status reconnect(const std::string& database);
+  // DISABLE: new clients of the database are refused (57P03) until ENABLE.
+  Status disable(const std::string& database);
+  Status enable(const std::string& database);
+  bool disabled(const std::string& database);
+  bool paused_all();
+  // Idle servers, for SHOW SERVERS (servers in use are listed from their clients).
+  struct IdleServer {
+    std::string database, user, host;
+    int port = 0;
+    std::uint64_t id = 0;
+    int backend_pid = 0;
+  };
+  std::vector<IdleServer> idle_servers();
+
   std::shared_ptr<const config::Config> config() {
     Guard lock(mu_);
     return config_;
@@ -150,6 +192,11 @@ class PoolRegistry {
   std::map<std::string, pool::SharedBudget> db_budgets_;
   std::map<std::string, pool::SharedBudget> user_budgets_;
   pool::WaiterId next_waiter_id_ = 1;
+  int workers_ = 1;
+  bool paused_all_ = false;
+  std::set<std::string, std::less<>> paused_;                // PAUSE db
+  std::set<std::string, std::less<>> disabled_;              // DISABLE db
+  Status known_database(const std::string& database) const;  // under lock
 };
 
 }  // namespace reservoir::proxy

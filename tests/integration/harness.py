@@ -297,6 +297,11 @@ class ReservoirConfig:
     settings: dict = field(default_factory=dict)
     databases: dict | None = None  # name -> connection string; None: app + "*"
 
+    def __post_init__(self) -> None:
+        # Keep the HTTP listener off the shared default port so parallel runs don't clash;
+        # chosen once, so tests can reach it (Reservoir.http_url).
+        self.settings.setdefault("http_listen", f"127.0.0.1:{free_port()}")
+
     @property
     def path(self) -> str:
         return os.path.join(self.workdir, "reservoir.ini")
@@ -325,8 +330,6 @@ class ReservoirConfig:
             "pool_mode": "session",
             "default_pool_size": 5,
             "workers": 1,
-            # Keep any HTTP listener off the shared default port so parallel runs don't clash.
-            "http_listen": f"127.0.0.1:{free_port()}",
         }
         settings.update(self.settings)
         lines = ["[databases]"]
@@ -395,6 +398,21 @@ class Reservoir:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP endpoint (http_listen), e.g. http://127.0.0.1:1234"""
+        return "http://" + self.config.settings["http_listen"]
+
+    def http_get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        """GET path on the HTTP endpoint; returns (status, body) for any status."""
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(self.http_url + path, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def log(self) -> str:
         try:
