@@ -4,7 +4,8 @@
 #include <pg_query.h>
 
 #include <boost/json.hpp>
-#include <cctype>
+
+#include "protocol/sql_scan.h"
 
 namespace reservoir::protocol {
 
@@ -12,17 +13,6 @@ namespace json = boost::json;
 using Kind = SqlEffect::Kind;
 
 namespace {
-
-bool identifier_char(unsigned char c) { return std::isalnum(c) || c == '_'; }
-
-bool word_at(std::string_view sql, std::size_t i, std::string_view word) {
-  if (sql.size() - i < word.size()) return false;
-  for (std::size_t k = 0; k < word.size(); ++k) {
-    if (std::tolower(static_cast<unsigned char>(sql[i + k])) != word[k]) return false;
-  }
-  return i + word.size() == sql.size() ||
-         !identifier_char(static_cast<unsigned char>(sql[i + word.size()]));
-}
 
 bool contains_advisory(std::string_view sql) {
   for (std::string_view needle : {"advisory", "ADVISORY", "Advisory"}) {
@@ -130,24 +120,7 @@ void statement_effects(std::string_view type, const json::value& node, bool advi
 }  // namespace
 
 bool may_touch_session(std::string_view sql, bool drop_matters) {
-  static constexpr std::string_view kWords[] = {"listen",  "unlisten",   "create",
-                                                "declare", "close",      "prepare",
-                                                "discard", "deallocate", "drop"};
-  const std::size_t words = drop_matters ? std::size(kWords) : std::size(kWords) - 1;
-  std::size_t start = 0;
-  for (;;) {
-    while (start < sql.size() && (sql[start] == ' ' || sql[start] == '\t' || sql[start] == '\n' ||
-                                  sql[start] == '\r' || sql[start] == '(')) {
-      ++start;
-    }
-    for (std::size_t w = 0; w < words; ++w) {
-      if (word_at(sql, start, kWords[w])) return true;
-    }
-    const std::size_t semicolon = sql.find(';', start);
-    if (semicolon == std::string_view::npos) break;
-    start = semicolon + 1;
-  }
-  return contains_advisory(sql);
+  return (scan_sql(sql) & (kTouchesSession | (drop_matters ? kDrops : 0u))) != 0;
 }
 
 std::vector<SqlEffect> classify_sql(std::string_view sql) {

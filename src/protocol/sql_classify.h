@@ -3,7 +3,7 @@
 // transaction pooling can keep such a client on its server (pinning) or refuse the statement.
 //
 // Two steps, so ordinary statements stay cheap:
-//   may_touch_session(sql)  a keyword look at statement starts (and "advisory" anywhere);
+//   may_touch_session(sql)  a keyword look at statement starts and pg_advisory_* (sql_scan.h);
 //                           false for plain SELECT/INSERT/UPDATE/DELETE, which are never
 //                           parsed
 //   classify_sql(sql)       PostgreSQL's own parser (libpg_query) on what passed the first
@@ -43,10 +43,9 @@ struct SqlEffect {
   bool operator==(const SqlEffect&) const = default;
 };
 
-// Cheap prefilter: true if `sql` may contain a statement classify_sql() reports. Looks at the
-// first word of each statement (after ';', without parsing quotes: errs on the side of true)
-// and searches for "advisory". `drop_matters`: also true for DROP (the client has temporary
-// objects to forget).
+// Cheap prefilter: true if `sql` may contain a statement classify_sql() reports (scan_sql's
+// kTouchesSession: the first word of each statement, and pg_advisory_* calls). `drop_matters`: also
+// true for DROP (the client has temporary objects to forget).
 bool may_touch_session(std::string_view sql, bool drop_matters);
 
 // The session effects of every statement in `sql`, in order, from PostgreSQL's parser.

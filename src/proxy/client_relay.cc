@@ -18,6 +18,7 @@
 #include "protocol/messages/error_response.h"
 #include "protocol/messages/parameter_status.h"
 #include "protocol/messages/ready_for_query.h"
+#include "protocol/sql_scan.h"
 #include "proxy/client_session.h"
 #include "proxy/server_query.h"
 #include "proxy/sql_hints.h"
@@ -114,10 +115,7 @@ Task<void> ClientSession::client_reader() {
         }
         return;
       }
-      if (track_sql) {
-        note_client_sql(h, chunk);
-        note_session_sql(h, chunk);
-      }
+      const unsigned hints = track_sql ? note_client_sql(h, chunk) : PreparedRelay::kNotScanned;
       meter_.on_client_message(h, chunk);
       switch (h.type) {
         case protocol::msg::kTerminate:
@@ -141,7 +139,7 @@ Task<void> ClientSession::client_reader() {
         default:
           break;
       }
-      if (prepared_on_ && !cut) prepared_.note_client_message(h);
+      if (prepared_on_ && !cut) prepared_.note_client_message(h, hints);
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
     const std::size_t stop = cut.value_or(n);
@@ -204,45 +202,40 @@ Task<void> ClientSession::client_reader() {
   }
 }
 
-// Notes that the client may be changing session settings (see may_change_settings), so
-// that its server is cleaned before another client gets it. A Query or Parse that does not
-// fit in this chunk is assumed to change them.
-void ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView chunk) {
-  if (settings_touched_) return;
-  if (h.type != protocol::msg::kQuery && h.type != protocol::msg::kParse) return;
+// Looks at a Query or Parse the client sends in transaction mode, with one cheap scan
+// (protocol/sql_scan.h): notes that it may change session settings (so the settings are
+// compared when the server is released), and what it does to its server's session (LISTEN,
+// advisory locks, temporary objects, WITH HOLD cursors, SQL PREPARE), parsed with
+// libpg_query only when the scan says so; the effects apply once the bytes go to a server,
+// or, with transaction_mode_pinning=off, are refused. A Query or Parse that does not fit in
+// this chunk counts as changing settings and is not classified. Returns the scan's hints
+// (PreparedRelay::kNotScanned when it did not scan).
+unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView chunk) {
+  constexpr unsigned kNotScanned = PreparedRelay::kNotScanned;
+  if (h.type != protocol::msg::kQuery && h.type != protocol::msg::kParse) return kNotScanned;
   if (h.straddled || h.end > chunk.size()) {
     settings_touched_ = true;
-    return;
+    return kNotScanned;
   }
   std::string_view body = as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size()));
   if (h.type == protocol::msg::kParse) {
     const auto nul = body.find('\0');  // skip the statement name
     body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
   }
-  if (may_change_settings(body)) settings_touched_ = true;
-}
-
-// Notes what the client's SQL does to its server's session (LISTEN, advisory locks, temporary
-// objects, WITH HOLD cursors, SQL PREPARE): applied once the bytes go to a server, or, with
-// transaction_mode_pinning=off, refused. Only statements passing the keyword prefilter are
-// parsed; a Query or Parse that does not fit in this chunk is not looked at.
-void ClientSession::note_session_sql(const protocol::MessageHeader& h, ByteView chunk) {
-  if (h.type != protocol::msg::kQuery && h.type != protocol::msg::kParse) return;
-  if (h.straddled || h.end > chunk.size()) return;
-  std::string_view body = as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size()));
-  if (h.type == protocol::msg::kParse) {
-    const auto nul = body.find('\0');
-    body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
-  }
   const auto end = body.find('\0');
   if (end != std::string_view::npos) body = body.substr(0, end);
-  if (!protocol::may_touch_session(body, pins_.has_temp_objects())) return;
+  const unsigned hints = protocol::scan_sql(body);
+  if (hints & protocol::kChangesSettings) settings_touched_ = true;
+  const unsigned session =
+      protocol::kTouchesSession | (pins_.has_temp_objects() ? protocol::kDrops : 0u);
+  if ((hints & session) == 0) return hints;
   for (auto& effect : protocol::classify_sql(body)) {
     if (protocol::needs_pinning(effect) && !settings_.transaction_mode_pinning) {
       pin_refused_ = true;
     }
     pending_effects_.push_back(std::move(effect));
   }
+  return hints;
 }
 
 void ClientSession::apply_session_effects() {

@@ -141,8 +141,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void end(RelayEnd why, Error error = {});
   void hold(ServerConn* server);
   void set_phase(Phase phase);
-  void note_client_sql(const protocol::MessageHeader& h, ByteView chunk);
-  void note_session_sql(const protocol::MessageHeader& h, ByteView chunk);
+  unsigned note_client_sql(const protocol::MessageHeader& h, ByteView chunk);
   void apply_session_effects();
   Task<void> reset_session(ServerConn& server);
   std::string session_reset_sql() const;

@@ -12,6 +12,7 @@
 #include "protocol/messages/parse.h"
 #include "protocol/messages/query.h"
 #include "protocol/sql_classify.h"
+#include "protocol/sql_scan.h"
 #include "proxy/sql_hints.h"
 
 namespace reservoir::proxy {
@@ -169,7 +170,7 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
     const ByteView whole = end <= size ? out.subspan(off, end - off) : ByteView();
     switch (m.type) {
       case msg::kParse:
-        on_parse(s, off, whole, server);
+        on_parse(s, off, whole, m.hints, server);
         break;
       case msg::kBind:
         on_bind(s, off, whole, server);
@@ -185,7 +186,7 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
         std::string_view sql =
             as_chars(out.subspan(off + kHeader, std::min(end, size) - off - kHeader));
         if (!sql.empty() && sql.back() == '\0') sql.remove_suffix(1);
-        if (auto instead = on_statement_sql(sql, server); instead && end <= size) {
+        if (auto instead = on_statement_sql(sql, m.hints, server); instead && end <= size) {
           Bytes query;
           protocol::Query{*instead}.encode(query);
           s.replace(off, end, query);
@@ -209,9 +210,10 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
 // one from its cache), it is forgotten here and the SQL replaced (the returned text);
 // DEALLOCATE ALL and DISCARD ALL drop the client's statements and the server's, which a
 // later use prepares again (Close first, so one the server kept after all does no harm).
-std::optional<std::string> PreparedRelay::on_statement_sql(std::string_view sql,
+std::optional<std::string> PreparedRelay::on_statement_sql(std::string_view sql, unsigned hints,
                                                            pool::ServerStatements& server) {
-  if (!may_drop_statements(sql)) return std::nullopt;
+  if (hints == kNotScanned) hints = protocol::scan_sql(sql);
+  if ((hints & protocol::kDropsStatements) == 0) return std::nullopt;
   const auto effects = protocol::classify_sql(sql);
   using Effect = protocol::SqlEffect::Kind;
   if (effects.size() == 1 && effects[0].kind == Effect::Deallocate &&
@@ -226,13 +228,13 @@ std::optional<std::string> PreparedRelay::on_statement_sql(std::string_view sql,
   return std::nullopt;
 }
 
-void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole,
+void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole, unsigned hints,
                              pool::ServerStatements& server) {
   auto parse = whole.empty() ? Result<protocol::Parse>(make_error("08P01", "incomplete"))
                              : protocol::Parse::decode(whole.subspan(kHeader));
   if (!parse || parse->name.empty()) {  // the server answers a malformed one itself
     if (parse) {
-      if (auto instead = on_statement_sql(parse->query, server)) {
+      if (auto instead = on_statement_sql(parse->query, hints, server)) {
         Bytes replacement;
         protocol::Parse{"", *instead, {}}.encode(replacement);
         s.replace(off, off + whole.size(), replacement);
@@ -241,7 +243,7 @@ void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole,
     expect(reply(Kind::ParseComplete));
     return;
   }
-  (void)on_statement_sql(parse->query, server);
+  (void)on_statement_sql(parse->query, hints, server);
   Bytes replacement;
   if (statements_.find(parse->name) != nullptr) {
     append_close(replacement, kNoopName);

@@ -58,8 +58,11 @@ class PreparedRelay {
 
   // Notes a message of the chunk returned by client_input(), in order, as the relay's
   // scanner finds it (messages the relay drops itself are not noted).
-  void note_client_message(const protocol::MessageHeader& h) {
-    messages_.push_back({h.type, h.offset, h.end});
+  // `hints`: protocol::scan_sql() of a Query's or Parse's SQL when the caller has it
+  // (kNotScanned: scanned here when needed).
+  static constexpr unsigned kNotScanned = ~0u;
+  void note_client_message(const protocol::MessageHeader& h, unsigned hints = kNotScanned) {
+    messages_.push_back({h.type, h.offset, h.end, hints});
   }
   // Forgets the noted messages (the chunk was answered without a server).
   void forget_client_messages() { messages_.clear(); }
@@ -99,6 +102,7 @@ class PreparedRelay {
     char type;
     std::size_t offset;
     std::size_t end;
+    unsigned hints;
   };
   struct Edit {
     std::size_t from, to;
@@ -106,10 +110,12 @@ class PreparedRelay {
   };
   class Splice;
 
-  void on_parse(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
+  void on_parse(Splice& s, std::size_t off, ByteView whole, unsigned hints,
+                pool::ServerStatements& server);
   void on_bind(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
   void on_target(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
-  std::optional<std::string> on_statement_sql(std::string_view sql, pool::ServerStatements& server);
+  std::optional<std::string> on_statement_sql(std::string_view sql, unsigned hints,
+                                              pool::ServerStatements& server);
   // Appends Close (of the evicted and of this name) and Parse of `st` to `out`.
   void prepare_on(pool::ServerStatements& server, const pool::Statement& st, Bytes& out,
                   ExpectedReply::Action parse_action, std::string client_name);
