@@ -98,6 +98,15 @@ def markdown(rec: Recorder, meta: list[str], micro: list[dict]) -> str:
             row += [fmt(ratio(cells, "reservoir", other)) for _, other in ratios]
             lines.append("| " + " | ".join(row) + " |")
         if section == "throughput":
+            prep = agg.get(("throughput", "select_prepared_c100", "tps"), {})
+            ext = agg.get(("throughput", "select_extended_c100", "tps"), {})
+            if "reservoir" in prep and ext:
+                vs_b = ratio({"a": prep["reservoir"], **ext}, "a", "pgbouncer")
+                vs_r = ratio({"a": prep["reservoir"], **ext}, "a", "reservoir")
+                lines += ["", f"Prepared statements (100 clients): Reservoir -M prepared ÷ "
+                              f"PgBouncer -M extended = **{fmt(vs_b)}**; ÷ Reservoir's own "
+                              f"-M extended = **{fmt(vs_r)}** (PgBouncer 1.18 cannot run "
+                              "-M prepared in transaction mode)."]
             key = ("throughput", "pooler_bound_c100", "tps")
             if key in agg:
                 w = ratio(agg[key], "reservoir-w2", "reservoir")

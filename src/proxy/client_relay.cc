@@ -87,11 +87,12 @@ Task<void> ClientSession::client_reader() {
     auto [ec, chunk] = co_await read_ready(client_, client_landing_);
     if (end_ != RelayEnd::None) co_return;
     if (ec) co_return end(RelayEnd::ClientGone);
-    pending_effects_.clear();
+    if (tx_mode_) tx_mode_->pending_effects.clear();
     pin_refused_ = false;
     if (prepared_on_) {
-      prepared_.forget_client_messages();
-      chunk = prepared_.client_input(chunk);  // keeps back a message to rewrite until whole
+      tx_mode().prepared.forget_client_messages();
+      chunk =
+          tx_mode().prepared.client_input(chunk);  // keeps back a message to rewrite until whole
       if (chunk.empty()) continue;
     }
     const std::size_t n = chunk.size();
@@ -139,7 +140,7 @@ Task<void> ClientSession::client_reader() {
         default:
           break;
       }
-      if (prepared_on_ && !cut) prepared_.note_client_message(h, hints);
+      if (prepared_on_ && !cut) tx_mode().prepared.note_client_message(h, hints);
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
     const std::size_t stop = cut.value_or(n);
@@ -174,7 +175,7 @@ Task<void> ClientSession::client_reader() {
       }
       if (pin_refused_) {
         pin_refused_ = false;
-        pending_effects_.clear();
+        if (tx_mode_) tx_mode_->pending_effects.clear();
         const Error refused = make_error(
             "0A000",
             "LISTEN, session advisory locks, temporary tables, WITH HOLD cursors and SQL "
@@ -185,8 +186,8 @@ Task<void> ClientSession::client_reader() {
       }
       if (!held_ && !co_await attach_server(requests)) continue;
       start_server_reader();
-      if (prepared_on_) out = prepared_.to_server(out, begin, held_->server->statements());
-      if (!pending_effects_.empty()) apply_session_effects();
+      if (prepared_on_) out = tx_mode().prepared.to_server(out, begin, held_->server->statements());
+      if (tx_mode_ && !tx_mode_->pending_effects.empty()) apply_session_effects();
       replies_expected_ += requests;
       set_phase(Phase::Busy);
       query_cancel_sent_ = false;
@@ -227,28 +228,29 @@ unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteVi
   const unsigned hints = protocol::scan_sql(body);
   if (hints & protocol::kChangesSettings) settings_touched_ = true;
   const unsigned session =
-      protocol::kTouchesSession | (pins_.has_temp_objects() ? protocol::kDrops : 0u);
+      protocol::kTouchesSession | (tx_mode().pins.has_temp_objects() ? protocol::kDrops : 0u);
   if ((hints & session) == 0) return hints;
   for (auto& effect : protocol::classify_sql(body)) {
     if (protocol::needs_pinning(effect) && !settings_.transaction_mode_pinning) {
       pin_refused_ = true;
     }
-    pending_effects_.push_back(std::move(effect));
+    tx_mode().pending_effects.push_back(std::move(effect));
   }
   return hints;
 }
 
 void ClientSession::apply_session_effects() {
-  const bool was = pins_.pinned();
-  for (const auto& effect : pending_effects_) pins_.apply(effect);
-  pending_effects_.clear();
-  const bool now = pins_.pinned();
+  TxModeState& tx = tx_mode();
+  const bool was = tx.pins.pinned();
+  for (const auto& effect : tx.pending_effects) tx.pins.apply(effect);
+  tx.pending_effects.clear();
+  const bool now = tx.pins.pinned();
   if (now) server_dirty_ = true;
   if (now == was) return;
   (now ? pool_->pins : pool_->unpins).fetch_add(1, std::memory_order_relaxed);
   if (now) {
     spdlog::debug("client {} {}@{}: pinned to its server ({})", peer_, user_, database_,
-                  pins_.describe());
+                  tx.pins.describe());
   } else {
     spdlog::debug("client {} {}@{}: unpinned; its server is reset when given back", peer_, user_,
                   database_);
@@ -297,7 +299,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     held_ = std::move(*lease);
     from_server_.reset();
     if (prepared_on_) {
-      prepared_.attach();
+      tx_mode().prepared.attach();
       held_->server->statements().set_capacity(
           static_cast<std::size_t>(settings_.max_prepared_statements));
     }
@@ -393,7 +395,7 @@ Task<void> ClientSession::server_reader() {
       break;
     }
     if (prepared_on_) {
-      chunk = prepared_.server_input(chunk, from_server_);
+      chunk = tx_mode().prepared.server_input(chunk, from_server_);
       if (chunk.empty()) continue;
     }
     Status scanned = from_server_.scan(
@@ -402,7 +404,7 @@ Task<void> ClientSession::server_reader() {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
     }
-    if (prepared_on_) chunk = prepared_.to_client(chunk);
+    if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
     meter_.on_server_bytes(chunk.size());
     writing_to_client_ = true;
     const bool written = co_await proxy::forward(client_, chunk, to_client_spill_);
@@ -436,7 +438,7 @@ Task<void> ClientSession::server_reader() {
 // Keeps the server's ParameterStatus values current as they pass by.
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
                                          ServerConn& server) {
-  if (prepared_on_) prepared_.on_server_message(h, server.statements());
+  if (prepared_on_) tx_mode().prepared.on_server_message(h, server.statements());
   meter_.on_server_message(h, chunk);
   if (h.type == protocol::msg::kReadyForQuery) {
     ++replies_seen_;
@@ -453,7 +455,7 @@ void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteV
 // A server can go back to the pool when it has answered everything it was asked, the last
 // thing it said was ReadyForQuery 'I', and the client is between messages.
 bool ClientSession::release_ready() const {
-  if (mode_ == config::PoolMode::Session || !held_ || pins_.pinned()) return false;
+  if (mode_ == config::PoolMode::Session || !held_ || pinned()) return false;
   return server_idle() && from_server_.ready_at_end() == std::optional<char>('I');
 }
 
@@ -513,7 +515,7 @@ Task<void> ClientSession::capture_and_reset(ServerConn& server) {
 bool ClientSession::server_idle() const {
   return from_client_.at_boundary() && from_server_.at_boundary() && !writing_to_server_ &&
          replies_seen_ == replies_expected_ && unsynced_ == 0 &&
-         (!prepared_on_ || prepared_.nothing_held_back()) &&
+         (!prepared_on_ || !tx_mode_ || tx_mode_->prepared.nothing_held_back()) &&
          (from_server_.last_type() == protocol::msg::kReadyForQuery ||
           from_server_.messages_seen() == 0);
 }
@@ -577,7 +579,7 @@ Task<std::string> ClientSession::finish() {
     }
   }
   const bool reset_query = mode_ == config::PoolMode::Session || current.server_reset_query_always;
-  const bool pinned = server_dirty_ || pins_.pinned();
+  const bool pinned = server_dirty_ || this->pinned();
   std::string cleanup = reset_query ? current.server_reset_query
                         : pinned    ? session_reset_sql()
                                     : (settings_touched_ ? "RESET ALL" : "");

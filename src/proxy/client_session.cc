@@ -32,7 +32,6 @@ ClientSession::ClientSession(Socket socket, Services services)
       settings_(services_.config->settings),
       reader_(services_.config->settings.max_packet_size),
       login_timer_(client_.get_executor()),
-      prepared_(services_.config->settings.max_packet_size),
       reader_exit_(client_.get_executor()),
       server_wake_(client_.get_executor()),
       release_gate_(client_.get_executor()) {

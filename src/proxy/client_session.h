@@ -172,11 +172,22 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Named prepared statements across servers (transaction and statement mode, unless
   // max_prepared_statements = 0); see prepared_relay.h.
   bool prepared_on_ = false;
-  PreparedRelay prepared_;
-  // Transaction and statement mode: what the client holds in its server's session
-  // (transaction_mode_pinning); while pinned() the server is not given back.
-  protocol::SessionPins pins_;
-  std::vector<protocol::SqlEffect> pending_effects_;  // of the chunk being relayed
+  // Transaction and statement mode state, made when the client first sends something (an
+  // idle client does not pay for it): its prepared statements (prepared_relay.h), what it
+  // holds in its server's session (transaction_mode_pinning; while pins.pinned() the server
+  // is not given back), and the session effects of the chunk being relayed.
+  struct TxModeState {
+    explicit TxModeState(std::uint32_t max_packet_size) : prepared(max_packet_size) {}
+    PreparedRelay prepared;
+    protocol::SessionPins pins;
+    std::vector<protocol::SqlEffect> pending_effects;
+  };
+  std::unique_ptr<TxModeState> tx_mode_;
+  TxModeState& tx_mode() {
+    if (!tx_mode_) tx_mode_ = std::make_unique<TxModeState>(settings_.max_packet_size);
+    return *tx_mode_;
+  }
+  bool pinned() const { return tx_mode_ && tx_mode_->pins.pinned(); }
   bool pin_refused_ = false;   // pinning is off and the chunk needs it: refuse it
   bool server_dirty_ = false;  // the held server was pinned: reset it before giving it back
   std::uint64_t replies_expected_ = 0;  // Query, Sync, FunctionCall: one ReadyForQuery each
