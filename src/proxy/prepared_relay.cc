@@ -160,7 +160,7 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
     if (skip_until_sync_) {
       if (m.type == msg::kSync) {
         skip_until_sync_ = false;
-        expect(reply(Kind::Ready));
+        expect_plain(Kind::Ready);
         continue;
       }
       s.drop(off, std::min(end, size));
@@ -176,7 +176,7 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
         on_bind(s, off, whole, server);
         break;
       case msg::kClose:
-        expect(reply(Kind::CloseComplete));
+        expect_plain(Kind::CloseComplete);
         on_target(s, off, whole, server);
         break;
       case msg::kDescribe:
@@ -191,12 +191,12 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
           protocol::Query{*instead}.encode(query);
           s.replace(off, end, query);
         }
-        expect(reply(Kind::Ready));
+        expect_plain(Kind::Ready);
         break;
       }
       case msg::kSync:
       case msg::kFunctionCall:
-        expect(reply(Kind::Ready));
+        expect_plain(Kind::Ready);
         break;
       default:
         break;
@@ -230,6 +230,13 @@ std::optional<std::string> PreparedRelay::on_statement_sql(std::string_view sql,
 
 void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole, unsigned hints,
                              pool::ServerStatements& server) {
+  // The unnamed statement (the extended protocol's usual case), when the relay's scan says
+  // its SQL cannot drop statements: nothing to rewrite or remember, nothing to decode.
+  if (whole.size() > kHeader && whole[kHeader] == 0 && hints != kNotScanned &&
+      (hints & protocol::kDropsStatements) == 0) {
+    expect_plain(Kind::ParseComplete);
+    return;
+  }
   auto parse = whole.empty() ? Result<protocol::Parse>(make_error("08P01", "incomplete"))
                              : protocol::Parse::decode(whole.subspan(kHeader));
   if (!parse || parse->name.empty()) {  // the server answers a malformed one itself
@@ -240,7 +247,7 @@ void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole, unsigne
         s.replace(off, off + whole.size(), replacement);
       }
     }
-    expect(reply(Kind::ParseComplete));
+    expect_plain(Kind::ParseComplete);
     return;
   }
   (void)on_statement_sql(parse->query, hints, server);
@@ -334,6 +341,10 @@ void PreparedRelay::prepare_on(pool::ServerStatements& server, const pool::State
   out.insert(out.end(), st.parse.begin(), st.parse.end());
   expect(reply(Kind::ParseComplete, parse_action, st.server_name, std::move(client_name)));
   ++prepares_sent_;
+}
+
+void PreparedRelay::expect_plain(Kind kind) {
+  expected_.emplace_back().kind = kind;  // forwarded as it comes: no names, no edit
 }
 
 void PreparedRelay::expect(ExpectedReply reply) {

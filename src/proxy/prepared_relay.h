@@ -120,6 +120,7 @@ class PreparedRelay {
   void prepare_on(pool::ServerStatements& server, const pool::Statement& st, Bytes& out,
                   ExpectedReply::Action parse_action, std::string client_name);
   void expect(ExpectedReply reply);
+  void expect_plain(ExpectedReply::Kind kind);
   void pop_front(bool skipped, pool::ServerStatements& server);
 
   std::uint32_t max_packet_size_;
