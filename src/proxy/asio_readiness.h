@@ -8,9 +8,13 @@
 //
 // This reaches into Asio's private per-descriptor state, so it is enabled only for the exact
 // Boost version and reactor it was written against; elsewhere both calls are inert and Asio
-// behaves as shipped. Correctness rests on one rule, kept by read_ready() in net.cc: mark a
-// socket drained only when no epoll_wait can have run between the recv() that came back short
-// and the mark (a later arrival then raises a fresh edge, which the reactor sees).
+// behaves as shipped. Correctness rests on two rules: mark a socket drained only when no
+// epoll_wait can have run between the recv() that came back short and the mark (a later
+// arrival then raises a fresh edge, which the reactor sees; read_ready() in net.cc tracks
+// this), and only when the peer cannot have closed behind the data just read: a FIN queued
+// behind data raises no further edge and only the next recv() reports it, so the relay marks
+// a short read drained only at a protocol point where the peer waits for us (a client's
+// complete requests; a server's reply ending in ReadyForQuery).
 #include "proxy/net.h"
 
 namespace reservoir::proxy::readiness {

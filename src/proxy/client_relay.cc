@@ -19,6 +19,7 @@
 #include "protocol/messages/parameter_status.h"
 #include "protocol/messages/ready_for_query.h"
 #include "protocol/sql_scan.h"
+#include "proxy/asio_readiness.h"
 #include "proxy/client_session.h"
 #include "proxy/server_query.h"
 #include "proxy/sql_hints.h"
@@ -84,7 +85,17 @@ Task<RelayEnd> ClientSession::relay() {
 Task<void> ClientSession::client_reader() {
   set_phase(held_ ? Phase::Held : Phase::Idle);
   while (end_ == RelayEnd::None) {
-    auto [ec, chunk] = co_await read_ready(client_, client_landing_);
+    reading_client_ = true;
+    auto [ec, chunk, short_read] = co_await read_ready(client_, client_landing_);
+    reading_client_ = false;
+    if (parking_) {
+      parking_ = false;
+      park_asked_ = false;
+      if (ec && end_ == RelayEnd::None) {  // parked: relay() ends, park() waits for the client
+        parked_ = true;
+        co_return;
+      }
+    }
     if (end_ != RelayEnd::None) co_return;
     if (ec) co_return end(RelayEnd::ClientGone);
     if (tx_mode_) tx_mode_->pending_effects.clear();
@@ -143,6 +154,9 @@ Task<void> ClientSession::client_reader() {
       if (prepared_on_ && !cut) tx_mode().prepared.note_client_message(h, hints);
     });
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
+    // Whole messages read and none of them Terminate: the client has nothing more to send
+    // until it hears back, so a short read means drained (see ReadResult::short_read).
+    if (short_read && !cut && from_client_.at_boundary()) readiness::mark_drained(client_);
     const std::size_t stop = cut.value_or(n);
     ByteView out = chunk.subspan(begin, stop > begin ? stop - begin : 0);
     // `chunk` lives in the worker's scratch buffer until this coroutine suspends: keep a
@@ -380,14 +394,14 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
 
 Task<void> ClientSession::server_reader() {
   auto self = shared_from_this();
-  while (end_ == RelayEnd::None) {
+  while (end_ == RelayEnd::None && !parked_) {
     if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
       co_await server_wake_.wait();
       continue;
     }
     ServerConn& server = *held_->server;
     reading_server_ = true;
-    auto [ec, chunk] = co_await read_ready(server.socket(), server.landing());
+    auto [ec, chunk, short_read] = co_await read_ready(server.socket(), server.landing());
     reading_server_ = false;
     if (end_ != RelayEnd::None) break;
     if (ec) {
@@ -403,6 +417,13 @@ Task<void> ClientSession::server_reader() {
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
+    }
+    // A reply that ended with ReadyForQuery: the server sends nothing more unasked (a later
+    // NOTIFY or FATAL arrives as new data, with its own epoll edge). After anything else (an
+    // ErrorResponse FATAL, say) a FIN may be queued behind it: the next read must look.
+    if (short_read && from_server_.at_boundary() &&
+        from_server_.last_type() == protocol::msg::kReadyForQuery) {
+      readiness::mark_drained(server.socket());
     }
     if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
     meter_.on_server_bytes(chunk.size());
@@ -623,7 +644,13 @@ void ClientSession::check_timeouts(TimePoint now, const config::Settings& settin
   }
   const bool cancel_query =
       phase == Phase::Busy && over(in_phase, settings.query_timeout) && !query_cancel_sent_.load();
-  if (!fatal && !cancel_query) return;
+  if (!fatal && !cancel_query) {
+    if (phase == Phase::Idle && in_phase >= kParkAfter &&
+        may_park_.load(std::memory_order_relaxed) && !park_asked_.exchange(true)) {
+      asio::post(client_.get_executor(), [self = shared_from_this()] { self->request_park(); });
+    }
+    return;
+  }
   asio::post(client_.get_executor(), [self = shared_from_this(), phase, fatal, cancel_query,
                                       query_timeout = settings.query_timeout.count()] {
     if (self->end_ != RelayEnd::None || self->phase_.load() != phase) return;

@@ -41,6 +41,12 @@ ClientSession::ClientSession(Socket socket, Services services)
 Task<void> ClientSession::run() {
   auto self = shared_from_this();
   const std::string reason = co_await serve();
+  if (parked_) co_return park();
+  conclude(reason);
+}
+
+// The client has gone (or was sent away): the one line at disconnect, and the socket closed.
+void ClientSession::conclude(const std::string& reason) {
   login_timer_.cancel();
   if (key_.pid != 0) services_.sessions->remove(key_);
   if (!user_.empty()) {
@@ -50,6 +56,43 @@ Task<void> ClientSession::run() {
   }
   boost::system::error_code ec;
   client_.close(ec);
+}
+
+// Called on the session's thread by the timeout sweeper's post: parks the client if it is
+// still idle and its reader is waiting for it.
+void ClientSession::request_park() {
+  if (end_ != RelayEnd::None || parking_ || parked_ || !reading_client_ || held_ || releasing_ ||
+      phase_.load(std::memory_order_relaxed) != Phase::Idle ||
+      (server_reader_running_ && !server_wake_.waiting())) {
+    park_asked_ = parked_ || parking_;  // not now: the sweeper may ask again
+    return;
+  }
+  parking_ = true;
+  boost::system::error_code ec;
+  client_.cancel(ec);  // client_reader sees the cancelled read and ends the relay
+}
+
+void ClientSession::park() {
+  // Buffers of the last request go too (their contents are spent once the reader waits).
+  Bytes().swap(pending_);
+  if (to_server_spill_.empty()) Bytes().swap(to_server_spill_);
+  if (to_client_spill_.empty()) Bytes().swap(to_client_spill_);
+  client_.async_receive(asio::buffer(park_probe_), asio::socket_base::message_peek,
+                        [self = shared_from_this()](boost::system::error_code, std::size_t) {
+                          asio::co_spawn(self->client_.get_executor(), self->resume(),
+                                         asio::detached);
+                        });
+}
+
+// The parked client sent something, went away, or the session is being ended (end()
+// cancels the peek): the relay goes on where it stopped.
+Task<void> ClientSession::resume() {
+  auto self = shared_from_this();
+  parked_ = false;
+  park_asked_ = false;
+  if (end_ == RelayEnd::None) end_ = co_await relay();
+  if (parked_) co_return park();
+  conclude(co_await finish());
 }
 
 // Closes the client if it has not logged in within client_login_timeout.
@@ -66,7 +109,16 @@ Task<void> ClientSession::login_watchdog() {
 // The life of a client, top to bottom.
 Task<std::string> ClientSession::serve() {
   if (auto refused = co_await log_in()) co_return std::move(*refused);
+  if (end_ == RelayEnd::None && may_park_ && !held_) {
+    // A pooled client starts parked: its first request starts the relay (resume()), and one
+    // that stays idle never holds relay frames.
+    set_phase(Phase::Idle);
+    parked_ = true;
+    park_asked_ = true;
+    co_return std::string();
+  }
   if (end_ == RelayEnd::None) end_ = co_await relay();
+  if (parked_) co_return std::string();  // run() parks it; resume() goes on
   co_return co_await finish();
 }
 
@@ -101,6 +153,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   pool_ = *pool;
   mode_ = pool_->mode;
   prepared_on_ = mode_ != config::PoolMode::Session && settings_.max_prepared_statements > 0;
+  may_park_ = mode_ != config::PoolMode::Session;
   auto authenticated = co_await authenticate_client(
       client_, reader_, settings_, *services_.credentials, *services_.scram_cache, user_);
   if (!authenticated) {

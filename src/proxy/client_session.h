@@ -67,6 +67,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Serves the client until it leaves; logs one line at connect and one at disconnect.
   Task<void> run();
 
+  // An idle client (no server held, nothing pending) is parked after kParkAfter: its relay
+  // coroutines end, and a one-byte MSG_PEEK receive (an Asio op holding only a reference to
+  // the session) waits for its next bytes, then resume() starts the relay again. So an idle
+  // client costs its ClientSession and that op, not a stack of coroutine frames.
+  static constexpr Duration kParkAfter = std::chrono::milliseconds(500);
+
   // Asks the session to end with 57P01 (Reservoir shutting down). Any thread.
   void shut_down();
 
@@ -203,7 +209,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // session, waiting on server_wake_ between transactions: spawning a coroutine per
   // transaction cost about a sixth of the relay's instructions.
   bool server_reader_running_ = false;
-  bool reading_server_ = false;                   // in a read of the held server's socket
+  bool reading_server_ = false;  // in a read of the held server's socket
+  // Parking (see kParkAfter): client_reader is in a read of the client; a park was asked
+  // for (the read is being cancelled); the relay has ended and park() waits for the client.
+  bool reading_client_ = false;
+  bool parking_ = false;
+  bool parked_ = false;
+  std::atomic<bool> may_park_{false};    // a transaction or statement pool client; any thread
+  std::atomic<bool> park_asked_{false};  // a request_park() is posted or done; any thread
+  std::array<std::uint8_t, 1> park_probe_{};
+  void request_park();
+  void park();
+  Task<void> resume();
+  void conclude(const std::string& reason);
   std::array<std::uint8_t, 256> client_landing_;  // first bytes of each read (see read_ready)
   Bytes pending_;          // a request kept while the client waits for a server
   Bytes to_server_spill_;  // bytes the server could not take yet

@@ -94,8 +94,7 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
     total += more;
     drained = would_block(more_error) || (!more_error && more < room);
   }
-  if (drained) readiness::mark_drained(socket);
-  co_return ReadResult{{}, ByteView(buf.data(), total)};
+  co_return ReadResult{{}, ByteView(buf.data(), total), drained};
 }
 
 Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
@@ -123,7 +122,7 @@ Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& 
     auto frame = reader.next();
     if (!frame) co_return frame.error();
     if (*frame) co_return **frame;
-    auto [ec, bytes] = co_await read_ready(socket, landing);
+    auto [ec, bytes, short_read] = co_await read_ready(socket, landing);
     if (ec) co_return make_error("08006", "connection closed: " + ec.message());
     reader.append(bytes);
   }

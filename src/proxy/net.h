@@ -90,6 +90,11 @@ std::span<std::uint8_t> scratch();
 struct ReadResult {
   boost::system::error_code error;
   ByteView bytes;
+  // The read came back short with no epoll_wait since, so the socket looks drained. It may
+  // not be: a FIN queued behind the data is only seen by the next recv(), and no new epoll
+  // edge comes for it. The caller marks the socket drained (readiness::mark_drained, saving
+  // the next recv) only where the protocol says the peer has nothing more to send now.
+  bool short_read = false;
 };
 Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing);
 
