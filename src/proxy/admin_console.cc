@@ -39,14 +39,8 @@ Task<std::string> ClientSession::serve_admin() {
     co_await send_fatal(refused);
     co_return refused.message;
   }
-  auto authenticated = co_await authenticate_client(
-      client_, reader_, settings_, *services_.credentials, *services_.scram_cache, user_);
-  if (!authenticated) {
-    co_await send_fatal(authenticated.error());
-    co_return authenticated.error().message;
-  }
-  logged_in_ = true;
-  login_timer_.cancel();
+  auto authenticated = co_await authenticate();
+  if (!authenticated) co_return authenticated.error().message;
   Bytes out;
   protocol::Authentication::ok().encode(out);
   const std::pair<const char*, std::string> params[] = {

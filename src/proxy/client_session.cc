@@ -122,6 +122,20 @@ Task<std::string> ClientSession::serve() {
   co_return co_await finish();
 }
 
+// The password exchange against auth_file; a refused client is told why (28P01, 08P01).
+// On success the client counts as logged in and the login timer stops.
+Task<Result<ClientAuthOutcome>> ClientSession::authenticate() {
+  auto authenticated = co_await authenticate_client(
+      client_, reader_, settings_, *services_.credentials, *services_.scram_cache, user_);
+  if (!authenticated) {
+    co_await send_fatal(authenticated.error());
+    co_return authenticated;
+  }
+  logged_in_ = true;
+  login_timer_.cancel();
+  co_return authenticated;
+}
+
 Task<std::optional<std::string>> ClientSession::log_in() {
   const Duration login_limit = to_duration(settings_.client_login_timeout);
   if (login_limit > Duration::zero()) {
@@ -154,14 +168,8 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   mode_ = pool_->mode;
   prepared_on_ = mode_ != config::PoolMode::Session && settings_.max_prepared_statements > 0;
   may_park_ = mode_ != config::PoolMode::Session;
-  auto authenticated = co_await authenticate_client(
-      client_, reader_, settings_, *services_.credentials, *services_.scram_cache, user_);
-  if (!authenticated) {
-    co_await send_fatal(authenticated.error());
-    co_return authenticated.error().message;
-  }
-  logged_in_ = true;
-  login_timer_.cancel();
+  auto authenticated = co_await authenticate();
+  if (!authenticated) co_return authenticated.error().message;
   pool_->stats().client_connections.add();
   meter_.attach(&pool_->stats());
   if (settings_.slow_query_threshold.count() > 0) {

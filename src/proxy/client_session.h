@@ -117,6 +117,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Startup, authentication and welcome; the reason on failure. Its own coroutine so that
   // what login needs (parameters, auth state) is freed before the long relay.
   Task<std::optional<std::string>> log_in();
+  Task<Result<ClientAuthOutcome>> authenticate();
   Task<void> login_watchdog();
   Task<Result<protocol::StartupMessage>> read_startup();
   Task<void> handle_cancel(const protocol::CancelRequest& request);
