@@ -13,7 +13,6 @@
 #include "protocol/messages/query.h"
 #include "protocol/sql_classify.h"
 #include "protocol/sql_scan.h"
-#include "proxy/sql_hints.h"
 
 namespace reservoir::proxy {
 
