@@ -52,9 +52,18 @@ def popen_service(cmd: list[str], log_path: str, cwd: str) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, cwd=cwd, **kwargs)
 
 
-def raise_fd_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit; children inherit it. Returns the new limit."""
+def raise_fd_limit(wanted: int = 0) -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (as root, the hard limit up to `wanted` first,
+    within fs.nr_open); children inherit it. Returns the new limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if wanted > hard and os.geteuid() == 0:
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                wanted = min(wanted, int(f.read()))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+        except (OSError, ValueError):
+            pass
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 

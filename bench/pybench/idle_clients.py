@@ -22,13 +22,16 @@ from pybench import wire  # noqa: E402
 
 CONCURRENT_LOGINS = 64  # handshakes in flight at once (a login storm is not what we measure)
 LOGIN_TIMEOUT = 30.0
+# Connections per local address: one source address has about 28,000 ephemeral ports
+# towards one listening port, so 50,000 clients come from 127.0.0.1, 127.0.0.2, ...
+PER_SOURCE = 20000
 
 
-async def open_one(host, port, user, password, database, gate, errors):
+async def open_one(host, port, user, password, database, gate, errors, source):
     async with gate:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
-                                                    LOGIN_TIMEOUT)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, local_addr=(source, 0)), LOGIN_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - every failure is counted, none is fatal
             errors[f"connect: {type(exc).__name__}: {exc}"] += 1
             return None
@@ -50,7 +53,8 @@ async def main() -> int:
     errors: collections.Counter = collections.Counter()
     start = time.monotonic()
     writers = await asyncio.gather(*(open_one(host, int(port), user, password, database, gate,
-                                              errors) for _ in range(int(count))))
+                                              errors, f"127.0.0.{1 + i // PER_SOURCE}")
+                                     for i in range(int(count))))
     alive = [w for w in writers if w is not None]
     print(json.dumps({"ok": len(alive), "failed": int(count) - len(alive),
                       "errors": dict(errors.most_common(5)),

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pybench import cluster
 
 PGBENCH = os.path.join(cluster.PG_BIN, "pgbench")
+# pgbench threads: 2 on the 2-core VM; more on a bigger machine, so the load generator is
+# not what limits a multi-worker pooler.
+JOBS = int(os.environ.get("PGBENCH_JOBS", "") or 2)
 
 
 def client_env() -> dict:
@@ -36,10 +39,10 @@ class Outcome:
 def run(port: int, clients: int, args: list[str], duration: float | None = None,
         transactions: int | None = None, log_prefix: str | None = None,
         timeout: float = 120.0) -> Outcome:
-    """pgbench -n against 127.0.0.1:port with `clients` clients over 2 threads, for
+    """pgbench -n against 127.0.0.1:port with `clients` clients over JOBS threads, for
     `duration` seconds (-T) or `transactions` per client (-t)."""
     cmd = [PGBENCH, "-n", "-h", "127.0.0.1", "-p", str(port), "-U", cluster.USER,
-           "-c", str(clients), "-j", str(min(2, clients))]
+           "-c", str(clients), "-j", str(min(JOBS, clients))]
     if duration is not None:
         cmd += ["-T", str(int(duration))]
     if transactions is not None:

@@ -7,9 +7,9 @@ import subprocess
 from collections import OrderedDict
 
 from pybench.common import have, log, median
+from pybench.poolers import column_order
 from pybench.record import Recorder
 
-TARGET_COLUMNS = ["direct", "reservoir", "reservoir-w2", "pgbouncer"]
 HIGHER_IS_BETTER = {"tps", "mib_per_s", "logins_per_s"}
 SECTION_TITLES = OrderedDict([
     ("throughput", "Throughput (pgbench -T, tx/s, higher is better)"),
@@ -79,14 +79,18 @@ def markdown(rec: Recorder, meta: list[str], micro: list[dict]) -> str:
     lines += ["Medians over the rounds (a failed measurement counts as FAIL, not as a value). "
               "R/B = Reservoir ÷ PgBouncer, R/D = Reservoir ÷ direct, both of the medians "
               "(for throughput >1 favours Reservoir; for costs, latency and memory <1 does). "
-              "`reservoir` runs with workers=1, `reservoir-w2` with workers=2. "
+              "`reservoir` runs with workers=1, `reservoir-wN` with workers=N (wN/B is its "
+              "ratio to PgBouncer). "
               "See bench/README.md for what each row measures.", ""]
     for section, title in SECTION_TITLES.items():
         keys = [k for k in agg if k[0] == section]
         if not keys:
             continue
-        cols = [t for t in TARGET_COLUMNS if any(t in agg[k] for k in keys)]
-        ratios = [("R/B", "pgbouncer")] + ([("R/D", "direct")] if "direct" in cols else [])
+        cols = column_order({t for k in keys for t in agg[k]})
+        ratios = [("R/B", "reservoir", "pgbouncer")]
+        ratios += [(f"{t[len('reservoir-'):]}/B", t, "pgbouncer") for t in cols
+                   if t.startswith("reservoir-w")]
+        ratios += [("R/D", "reservoir", "direct")] if "direct" in cols else []
         lines += [f"## {title}", ""]
         lines.append("| workload | metric | " + " | ".join(cols + [r[0] for r in ratios]) + " |")
         lines.append("|---|---|" + "---:|" * (len(cols) + len(ratios)))
@@ -95,7 +99,7 @@ def markdown(rec: Recorder, meta: list[str], micro: list[dict]) -> str:
             unit = next((c[3] for c in cells.values() if c[3]), "")
             metric = key[2] + (f" ({unit})" if unit else "")
             row = [key[1], metric] + [cell_text(cells[t]) if t in cells else "" for t in cols]
-            row += [fmt(ratio(cells, "reservoir", other)) for _, other in ratios]
+            row += [fmt(ratio(cells, mine, other)) for _, mine, other in ratios]
             lines.append("| " + " | ".join(row) + " |")
         if section == "throughput":
             prep = agg.get(("throughput", "select_prepared_c100", "tps"), {})
@@ -109,10 +113,13 @@ def markdown(rec: Recorder, meta: list[str], micro: list[dict]) -> str:
                               "-M prepared in transaction mode)."]
             key = ("throughput", "pooler_bound_c100", "tps")
             if key in agg:
-                w = ratio(agg[key], "reservoir-w2", "reservoir")
+                scaling = "; ".join(
+                    f"workers={t[len('reservoir-w'):]} ÷ workers=1 = "
+                    f"**{fmt(ratio(agg[key], t, 'reservoir'))}**"
+                    for t in column_order(set(agg[key])) if t.startswith("reservoir-w"))
                 d = ratio(agg[key], "direct", "reservoir")
-                lines += ["", f"Multi-core: on the pooler-bound workload workers=2 ÷ workers=1 = "
-                              f"**{fmt(w)}**; direct ÷ Reservoir(workers=1) = {fmt(d)} "
+                lines += ["", f"Multi-core: on the pooler-bound workload {scaling}; "
+                              f"direct ÷ Reservoir(workers=1) = {fmt(d)} "
                               "(>1 means the pooler, not PostgreSQL, limits throughput)."]
         lines.append("")
     if micro:
@@ -156,11 +163,13 @@ def chart(rec: Recorder, path: str, workdir: str) -> str:
     adv = os.path.join(workdir, "chart_adv.dat")
     n_tput = n_adv = 0
     lows: list[float] = [-1.0, 1.0]
+    columns = column_order({t for (section, _, metric), cells in agg.items()
+                            if section == "throughput" and metric == "tps" for t in cells})
     with open(tput, "w") as f:
         for (section, workload, metric), cells in agg.items():
             if section == "throughput" and metric == "tps":
                 vals = [cells[t][0] if t in cells and cells[t][0] else None
-                        for t in TARGET_COLUMNS]
+                        for t in columns]
                 n_tput += 1
                 f.write(workload.replace("_", "-") + " " +
                         " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
@@ -178,13 +187,18 @@ def chart(rec: Recorder, path: str, workdir: str) -> str:
             n_adv += 1
     if not (n_tput or n_adv):
         return "no data for a chart"
+    def title(target: str) -> str:
+        if target.startswith("reservoir"):
+            return f"reservoir (workers={target[len('reservoir-w'):] or 1})"
+        return target
+    series = ", ".join(f"'{tput}' using {i + 2}" + (":xtic(1)" if i == 0 else "") +
+                       f" title '{title(t)}'" for i, t in enumerate(columns))
     tput_plot = f"""set title 'Throughput (median tx/s; higher is better)'
 set ylabel 'tx/s'
 set style data histograms
 set style histogram clustered gap 1
 set key outside top center horizontal
-plot '{tput}' using 2:xtic(1) title 'direct', '' using 3 title 'reservoir (workers=1)', \\
-     '' using 4 title 'reservoir (workers=2)', '' using 5 title 'pgbouncer'
+plot {series}
 """
     adv_plot = f"""set title "Reservoir vs PgBouncer per row (up: Reservoir better, by that factor; costs, latency and memory inverted)"
 set ylabel 'advantage (log scale)'

@@ -16,7 +16,7 @@ from typing import Callable
 from pybench import cluster, pgbench
 from pybench.common import cpu_seconds, give_to_service_user, have, log, proc_status_kib
 from pybench.poolers import (DIRECT, PGBOUNCER, RESERVOIR, RESERVOIR_W2, PoolerFailed,
-                             Running, Target)
+                             Running, Target, extra_reservoirs)
 from pybench.record import Recorder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,7 +87,8 @@ def excerpt(running: Running | None) -> str:
 
 
 def throughput_workloads(pg: cluster.Postgres, quick: bool, workdir: str) -> list[Workload]:
-    base = [DIRECT, RESERVOIR, PGBOUNCER]
+    extra = extra_reservoirs()
+    base = [DIRECT, RESERVOIR] + extra + [PGBOUNCER]
     empty_sql = os.path.join(workdir, "empty_query.sql")
     with open(empty_sql, "w") as f:
         f.write(";\n")  # an empty query: PostgreSQL answers EmptyQueryResponse, no planning
@@ -102,7 +103,7 @@ def throughput_workloads(pg: cluster.Postgres, quick: bool, workdir: str) -> lis
     # run -M prepared in transaction mode, so Reservoir's figure is compared with its -M
     # extended (select_extended_c100) in the report.
     wl.append(Workload("select_prepared_c100", "pgbench -S -M prepared, 100 clients", 100,
-                       ["-S", "-M", "prepared"], [DIRECT, RESERVOIR]))
+                       ["-S", "-M", "prepared"], [DIRECT, RESERVOIR] + extra))
     wl.append(Workload("tpcb_c50", "pgbench TPC-B (built-in script), 50 clients", 50,
                        ["-M", "simple"], base, before=pg.tpcb_reset))
     wl.append(Workload("churn_c50", "pgbench -S -C (new connection per transaction), 50 clients",
@@ -111,8 +112,10 @@ def throughput_workloads(pg: cluster.Postgres, quick: bool, workdir: str) -> lis
                        ["-S", "-M", "simple"], base, kind="latency"))
     wl.append(Workload("pooler_bound_c100", "empty query ';' (-f), 100 clients: pooler-bound",
                        100, ["-f", empty_sql, "-M", "simple"],
-                       [DIRECT, RESERVOIR, RESERVOIR_W2, PGBOUNCER]))
-    return wl
+                       [DIRECT, RESERVOIR, RESERVOIR_W2] +
+                       [t for t in extra if t != RESERVOIR_W2] + [PGBOUNCER]))
+    wanted = {n.strip() for n in os.environ.get("WORKLOADS", "").split(",") if n.strip()}
+    return [w for w in wl if w.name in wanted] if wanted else wl
 
 
 def run_throughput(ctx: Context, workloads: list[Workload]) -> None:

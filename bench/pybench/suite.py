@@ -4,6 +4,10 @@ Settings (environment):
   QUICK=1        a short run (< 3 minutes): 1 round, 2 s runs, fewer client counts
   ROUNDS, DURATION, SCALE     override the plan (rounds, seconds per pgbench -T run, scale)
   SECTIONS       comma list of throughput,cost,callgrind,memory,backpressure,micro (default all)
+  WORKLOADS      comma list of throughput workload names (default all), e.g. pooler_bound_c100
+  IDLE_CLIENTS   idle clients in the memory section (10,000; 50000 shows holding 50,000)
+  RESERVOIR_WORKERS  e.g. 8 or 2,8: add Reservoir with that many workers to the throughput
+                 workloads; PGBENCH_JOBS  pgbench threads (default 2)
   RESULTS_DIR    where results go (default bench/results)
   RESERVOIR_BIN  the binary (default build/reservoir); PGBOUNCER_BIN (/usr/sbin/pgbouncer)
   MICRO_BENCH    the micro-benchmark binary (default build/bench/micro_bench)
@@ -91,9 +95,10 @@ def main() -> int:
     results = os.environ.get("RESULTS_DIR") or os.path.join(BENCH_DIR, "results")
     p = plan()
     check_prerequisites()
-    fd_limit = raise_fd_limit()
+    fd_limit = raise_fd_limit(p["idle_clients"] + 1000)
     if fd_limit < p["idle_clients"] + 200:
         p["idle_clients"] = max(100, fd_limit - 200)
+    poolers.MAX_CLIENT_CONN = max(poolers.MAX_CLIENT_CONN, p["idle_clients"] + 2000)
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="reservoir-bench-")
     os.chmod(workdir, 0o755)
@@ -141,7 +146,7 @@ def main() -> int:
         meta = [
             f"date: {datetime.datetime.now().isoformat(timespec='seconds')}; "
             f"run time {elapsed / 60:.1f} min; {'QUICK' if p['quick'] else 'full'} run",
-            f"plan: {p['rounds']} round(s), pgbench -T {p['duration']} s, -j 2, scale "
+            f"plan: {p['rounds']} round(s), pgbench -T {p['duration']} s, -j {pgbench.JOBS}, scale "
             f"{p['scale']}, pool_size {poolers.POOL_SIZE}, pool_mode transaction, "
             f"auth scram-sha-256 ({cluster.SCRAM_ITERATIONS} iterations), TCP 127.0.0.1",
             f"machine: {os.cpu_count()} cores, {platform.platform()}; shared and noisy: "

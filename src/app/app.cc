@@ -1,6 +1,7 @@
 #include "app/app.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,8 +137,30 @@ Status App::share_listeners() {
   return Ok{};
 }
 
+// Every client and server is a file descriptor. Lift the soft limit to the hard one (the
+// soft default of 1024 would refuse clients long before max_client_conn), and say so when
+// even the hard limit cannot hold max_client_conn clients.
+static void fit_fd_limit(const config::Settings& s) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) (void)getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  const auto wanted = static_cast<rlim_t>(s.max_client_conn) + 100;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+    spdlog::warn(
+        "max_client_conn={} needs about {} file descriptors (plus one per server), but the "
+        "limit is {}: raise it (ulimit -n, systemd LimitNOFILE) or lower max_client_conn",
+        s.max_client_conn, wanted, lim.rlim_cur);
+  } else {
+    spdlog::info("file descriptor limit {}", lim.rlim_cur);
+  }
+}
+
 Status App::listen() {
   const auto& s = config_->settings;
+  fit_fd_limit(s);
   for (const auto& address : split_list(s.listen_addr)) {
     if (auto st = listen_tcp(address, s.listen_port); !st) return st;
   }
