@@ -47,9 +47,12 @@ def popen_service(cmd: list[str], log_path: str, cwd: str) -> subprocess.Popen:
     kwargs = {}
     if SERVICE_USER:
         kwargs = dict(user=SERVICE_USER, group=SERVICE_USER, extra_groups=[])
+    # Reservoir reads RESERVOIR_<SETTING> variables as settings: the suite's own variables
+    # (RESERVOIR_BIN) must not reach it, so every target runs on its config file alone.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESERVOIR_")}
     with open(log_path, "ab") as out:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=cwd, **kwargs)
+                                stderr=subprocess.STDOUT, cwd=cwd, env=env, **kwargs)
 
 
 def raise_fd_limit(wanted: int = 0) -> int:

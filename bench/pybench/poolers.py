@@ -55,9 +55,9 @@ def reservoir_with(workers: int) -> Target:
 
 
 def extra_reservoirs() -> list[Target]:
-    """RESERVOIR_WORKERS=8 (or 4,8): Reservoir targets with that many workers, added beside
+    """BENCH_WORKERS=8 (or 4,8): Reservoir targets with that many workers, added beside
     workers=1 to every throughput workload (for machines with more cores than the VM)."""
-    counts = [int(w) for w in os.environ.get("RESERVOIR_WORKERS", "").split(",") if w.strip()]
+    counts = [int(w) for w in os.environ.get("BENCH_WORKERS", "").split(",") if w.strip()]
     return [reservoir_with(w) for w in sorted(set(counts)) if w > 1]
 
 

@@ -6,7 +6,7 @@ Settings (environment):
   SECTIONS       comma list of throughput,cost,callgrind,memory,backpressure,micro (default all)
   WORKLOADS      comma list of throughput workload names (default all), e.g. pooler_bound_c100
   IDLE_CLIENTS   idle clients in the memory section (10,000; 50000 shows holding 50,000)
-  RESERVOIR_WORKERS  e.g. 8 or 2,8: add Reservoir with that many workers to the throughput
+  BENCH_WORKERS  e.g. 8 or 2,8: add Reservoir with that many workers to the throughput
                  workloads; PGBENCH_JOBS  pgbench threads (default 2)
   RESULTS_DIR    where results go (default bench/results)
   RESERVOIR_BIN  the binary (default build/reservoir); PGBOUNCER_BIN (/usr/sbin/pgbouncer)

@@ -6,8 +6,11 @@
 //   connecting  being opened by the proxy; counted so we never overshoot pool_size
 //   idle        open and clean, in `idle_` (LIFO: the warmest server is reused first)
 //   active      lent to a client (the pool only counts it; the client holds the Lease)
-// Clients that find no idle server wait in `waiters_`, strictly first in, first out; a
-// released or newly opened server goes straight to the longest waiter (direct hand-off).
+// Clients that find no idle server wait in `waiters_`, first in, first out; a released or
+// newly opened server goes straight to a waiter (direct hand-off): the longest one, unless a
+// later waiter is on the server's own worker. That one may go first, which saves moving the
+// socket between threads and waking another thread, but the longest waiter is passed over
+// at most kMaxPassOvers times, so a wait is never longer than a few transactions more.
 #include <algorithm>
 #include <cstdint>
 #include <deque>
@@ -37,6 +40,10 @@ class Pool {
     WaiterId waiter;
     Lease lease;
   };
+
+  // How often the longest waiter may see a server go to a later waiter on the server's own
+  // worker before it is served, whatever worker it is on.
+  static constexpr int kMaxPassOvers = 16;
 
   enum class AcquireStatus { Ready, Queued, QueueFull };
   struct Acquired {
@@ -93,7 +100,7 @@ class Pool {
         static_cast<int>(waiters_.size()) >= limits_.max_waiting_clients) {
       return {AcquireStatus::QueueFull, std::nullopt};
     }
-    waiters_.push_back(Waiter{id, now});
+    waiters_.push_back(Waiter{id, now, home});
     return {AcquireStatus::Queued, std::nullopt};
   }
 
@@ -108,8 +115,17 @@ class Pool {
     // It was in use until now: a server handed straight on was idle for no time at all.
     lease.idle_since = now;
     if (!waiters_.empty()) {
-      WaiterId w = waiters_.front().id;
-      waiters_.pop_front();
+      auto pick = waiters_.begin();
+      if (pick->home != lease.home && pick->passed_over < kMaxPassOvers) {
+        auto local = std::find_if(std::next(pick), waiters_.end(),
+                                  [&](const Waiter& w) { return w.home == lease.home; });
+        if (local != waiters_.end()) {
+          for (auto i = pick; i != local; ++i) ++i->passed_over;
+          pick = local;
+        }
+      }
+      const WaiterId w = pick->id;
+      waiters_.erase(pick);
       return {ReleaseKind::ToWaiter, w, std::move(lease)};
     }
     --active_;
@@ -230,6 +246,8 @@ class Pool {
   struct Waiter {
     WaiterId id;
     TimePoint since;
+    int home = 0;         // the worker the waiting client is on
+    int passed_over = 0;  // servers that went to a later waiter while this one waited
   };
   struct IdleEntry {
     Lease lease;

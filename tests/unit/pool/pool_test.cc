@@ -89,6 +89,50 @@ TEST(PoolTest, ReleaseHandsOffInFifoOrder) {
   EXPECT_EQ(pool.counts().active, 0);
 }
 
+// With several workers, a released server goes to a waiter on its own worker when there is
+// one (no socket move, no cross-thread wake-up), but the longest waiter is passed over at
+// most kMaxPassOvers times and is then served whatever worker the server is on.
+TEST(PoolTest, HandOffPrefersTheServersWorkerWithinABound) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  pool.connect_started();
+  TestPool::Lease on_worker0{FakeServer{1}, clock.now()};
+  on_worker0.home = 0;
+  (void)pool.connect_succeeded(std::move(on_worker0), clock.now());
+  auto held = pool.acquire(100, clock.now(), /*home=*/0);
+  ASSERT_EQ(held.status, TestPool::AcquireStatus::Ready);
+  (void)pool.acquire(1, clock.now(), /*home=*/1);  // the longest waiter, on worker 1
+  const int local = TestPool::kMaxPassOvers + 5;
+  for (int i = 0; i < local; ++i) (void)pool.acquire(10 + i, clock.now(), /*home=*/0);
+  std::optional<TestPool::Lease> lease = std::move(held.lease);
+  for (int i = 0; i < TestPool::kMaxPassOvers; ++i) {
+    auto r = pool.release(std::move(*lease), clock.now());
+    ASSERT_EQ(r.kind, TestPool::ReleaseKind::ToWaiter);
+    EXPECT_EQ(r.waiter, static_cast<WaiterId>(10 + i)) << "hand-off " << i;  // worker 0, FIFO
+    lease = std::move(r.lease);
+  }
+  auto r = pool.release(std::move(*lease), clock.now());  // passed over enough: its turn
+  ASSERT_EQ(r.kind, TestPool::ReleaseKind::ToWaiter);
+  EXPECT_EQ(r.waiter, 1u);
+  r = pool.release(std::move(*r.lease), clock.now());  // then FIFO among the rest
+  EXPECT_EQ(r.waiter, static_cast<WaiterId>(10 + TestPool::kMaxPassOvers));
+  EXPECT_EQ(pool.counts().waiting, local - TestPool::kMaxPassOvers - 1);
+}
+
+TEST(PoolTest, HandOffIsFifoWhenNoWaiterIsOnTheServersWorker) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  pool.connect_started();
+  (void)pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());  // worker 0
+  auto held = pool.acquire(100, clock.now(), /*home=*/0);
+  (void)pool.acquire(1, clock.now(), /*home=*/2);
+  (void)pool.acquire(2, clock.now(), /*home=*/1);
+  auto r = pool.release(std::move(*held.lease), clock.now());
+  EXPECT_EQ(r.waiter, 1u);
+  r = pool.release(std::move(*r.lease), clock.now());
+  EXPECT_EQ(r.waiter, 2u);
+}
+
 TEST(PoolTest, WarmestIdleServerIsReusedFirst) {
   ManualClock clock;
   TestPool pool(limits(3));
