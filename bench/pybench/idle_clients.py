@@ -13,6 +13,7 @@ import collections
 import json
 import os
 import resource
+import socket
 import sys
 import time
 
@@ -25,13 +26,32 @@ LOGIN_TIMEOUT = 30.0
 # Connections per local address: one source address has about 28,000 ephemeral ports
 # towards one listening port, so 50,000 clients come from 127.0.0.1, 127.0.0.2, ...
 PER_SOURCE = 20000
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+async def connect_from(host, port, source):
+    """A connection from `source` (None: the kernel's choice). The port is picked at
+    connect time (IP_BIND_ADDRESS_NO_PORT), so ports in TIME_WAIT towards other
+    destinations do not make the bind fail."""
+    if source is None:
+        return await asyncio.open_connection(host, port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
 
 
 async def open_one(host, port, user, password, database, gate, errors, source):
     async with gate:
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, local_addr=(source, 0)), LOGIN_TIMEOUT)
+            reader, writer = await asyncio.wait_for(connect_from(host, port, source),
+                                                    LOGIN_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - every failure is counted, none is fatal
             errors[f"connect: {type(exc).__name__}: {exc}"] += 1
             return None
@@ -53,7 +73,8 @@ async def main() -> int:
     errors: collections.Counter = collections.Counter()
     start = time.monotonic()
     writers = await asyncio.gather(*(open_one(host, int(port), user, password, database, gate,
-                                              errors, f"127.0.0.{1 + i // PER_SOURCE}")
+                                              errors, None if i < PER_SOURCE else
+                                              f"127.0.0.{1 + i // PER_SOURCE}")
                                      for i in range(int(count))))
     alive = [w for w in writers if w is not None]
     print(json.dumps({"ok": len(alive), "failed": int(count) - len(alive),

@@ -156,6 +156,11 @@ def measure_pgbench(ctx: Context, w: Workload, target: Target, r: int) -> None:
             ctx.rec.fail("throughput", w.name, target.name, r, metric, "", "(preparation)",
                          f"preparing the run failed: {exc}", "")
             return
+    if w.kind == "latency":
+        # Steady state: the pool's servers are logged in before the clock starts, for every
+        # target alike (cold, the first ~100 ms of server logins would make up the p99 of
+        # a short run, and a pooler in service is warm).
+        warm_up(running.port, w.clients)
     prefix = os.path.join(ctx.workdir, f"lat{ctx.counter}") if w.kind == "latency" else None
     cpu0 = cpu_seconds(running.pid) if running.pid else None
     # Direct, 500 clients take seconds to connect (a fork each) and pgbench's -T clock runs
