@@ -130,3 +130,51 @@ def test_pool_size_from_env_limits_servers(reservoir, pg_up):
     assert result.get("rows") == [(3,)], result
     holders[1].close()
     assert pg_up.count_backends(APP_USER, APP_DB) <= 2
+
+
+def test_transaction_pool_hand_offs_across_four_workers_lose_nothing(reservoir, pg_up):
+    """Under load a released server goes first to a waiter on its own worker (within a bound
+    of passing the longest waiter over): with 4 workers, 24 clients and 2 servers, every
+    client is served and every committed increment is there at the end."""
+    admin = pg_up.admin_connect(APP_DB)
+    with admin.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS handoff_counts")
+        cur.execute("CREATE TABLE handoff_counts (client int PRIMARY KEY, n int NOT NULL)")
+        cur.execute("GRANT ALL ON handoff_counts TO " + APP_USER)
+    res = reservoir(default_pool_size=2, pool_mode="transaction", max_client_conn=100, workers=4)
+    clients, rounds = 24, 40
+    errors = []
+    lock = threading.Lock()
+
+    def client(i):
+        try:
+            conn = res.connect(connect_timeout=20, autocommit=False)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO handoff_counts VALUES (%s, 0)", (i,))
+                    conn.commit()
+                    for _ in range(rounds):
+                        cur.execute("UPDATE handoff_counts SET n = n + 1 WHERE client = %s", (i,))
+                        conn.commit()
+            finally:
+                conn.close()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            with lock:
+                errors.append(f"client {i}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    try:
+        assert not any(t.is_alive() for t in threads), "clients still running after 90 s"
+        assert not errors, "\n".join(errors[:10])
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*), sum(n), min(n) FROM handoff_counts")
+            assert cur.fetchone() == (clients, clients * rounds, rounds)
+        assert pg_up.count_backends(APP_USER, APP_DB) <= 2
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS handoff_counts")
+        admin.close()
