@@ -9,8 +9,9 @@
 // Clients that find no idle server wait in `waiters_`, first in, first out; a released or
 // newly opened server goes straight to a waiter (direct hand-off): the longest one, unless a
 // later waiter is on the server's own worker. That one may go first, which saves moving the
-// socket between threads and waking another thread, but the longest waiter is passed over
-// at most kMaxPassOvers times, so a wait is never longer than a few transactions more.
+// socket between threads and waking another thread, but only while the longest waiter has
+// waited less than kPassOverWindow and at most kMaxPassOvers times: overtaking stays within
+// a few fast transactions, and a queue of slow ones is served strictly in order.
 #include <algorithm>
 #include <cstdint>
 #include <deque>
@@ -44,6 +45,8 @@ class Pool {
   // How often the longest waiter may see a server go to a later waiter on the server's own
   // worker before it is served, whatever worker it is on.
   static constexpr int kMaxPassOvers = 16;
+  // ... and only during the first this-long of its wait.
+  static constexpr Duration kPassOverWindow = std::chrono::milliseconds(5);
 
   enum class AcquireStatus { Ready, Queued, QueueFull };
   struct Acquired {
@@ -116,7 +119,8 @@ class Pool {
     lease.idle_since = now;
     if (!waiters_.empty()) {
       auto pick = waiters_.begin();
-      if (pick->home != lease.home && pick->passed_over < kMaxPassOvers) {
+      if (pick->home != lease.home && pick->passed_over < kMaxPassOvers &&
+          now - pick->since < kPassOverWindow) {
         auto local = std::find_if(std::next(pick), waiters_.end(),
                                   [&](const Waiter& w) { return w.home == lease.home; });
         if (local != waiters_.end()) {

@@ -119,6 +119,23 @@ TEST(PoolTest, HandOffPrefersTheServersWorkerWithinABound) {
   EXPECT_EQ(pool.counts().waiting, local - TestPool::kMaxPassOvers - 1);
 }
 
+// A waiter that has waited kPassOverWindow is served first whatever its worker: a queue
+// of slow transactions stays strictly first come, first served.
+TEST(PoolTest, HandOffIsFifoOnceTheLongestWaiterHasWaitedTheWindow) {
+  ManualClock clock;
+  TestPool pool(limits(1));
+  pool.connect_started();
+  (void)pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());  // worker 0
+  auto held = pool.acquire(100, clock.now(), /*home=*/0);
+  (void)pool.acquire(1, clock.now(), /*home=*/1);
+  (void)pool.acquire(2, clock.now(), /*home=*/0);
+  clock.advance(TestPool::kPassOverWindow);
+  auto r = pool.release(std::move(*held.lease), clock.now());
+  EXPECT_EQ(r.waiter, 1u);
+  r = pool.release(std::move(*r.lease), clock.now());
+  EXPECT_EQ(r.waiter, 2u);
+}
+
 TEST(PoolTest, HandOffIsFifoWhenNoWaiterIsOnTheServersWorker) {
   ManualClock clock;
   TestPool pool(limits(1));
