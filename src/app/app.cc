@@ -183,7 +183,8 @@ Status App::listen() {
 Task<void> App::accept_loop(Acceptor& acceptor) {
   for (;;) {
     proxy::Socket socket(acceptor.get_executor());
-    auto [ec] = co_await acceptor.async_accept(socket, nothrow);
+    asio::generic::stream_protocol::endpoint peer;  // from accept() itself: no getpeername
+    auto [ec] = co_await acceptor.async_accept(socket, peer, nothrow);
     if (stopping_) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
@@ -193,9 +194,12 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       (void)co_await pause.async_wait(nothrow);
       continue;
     }
-    proxy::apply_socket_options(socket, proxy::TcpOptions::from(services().config->settings));
+    auto services = this->services();
+    proxy::apply_socket_options(socket, peer.protocol().family(),
+                                proxy::TcpOptions::from(services.config->settings));
     socket.non_blocking(true, ec);  // the relay reads and writes without blocking
-    auto session = std::make_shared<proxy::ClientSession>(std::move(socket), services());
+    auto session = std::make_shared<proxy::ClientSession>(std::move(socket), proxy::peer_name(peer),
+                                                          std::move(services));
     asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);
   }
 }

@@ -11,7 +11,8 @@ namespace reservoir::auth {
 // Fills the span completely with random bytes.
 using RandomSource = std::function<void(std::span<std::uint8_t>)>;
 
-// A source backed by OpenSSL's RAND_bytes (the OS CSPRNG). If RAND_bytes ever fails the
+// A source backed by OpenSSL's RAND_bytes (the OS CSPRNG); small requests are served from a
+// per-thread block of its output, dropped in a forked child. If RAND_bytes ever fails the
 // process aborts: continuing with predictable nonces or salts would be worse than stopping,
 // and it fails only when the system entropy source is broken.
 RandomSource system_random();

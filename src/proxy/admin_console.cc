@@ -41,7 +41,7 @@ Task<std::string> ClientSession::serve_admin() {
   }
   auto authenticated = co_await authenticate();
   if (!authenticated) co_return authenticated.error().message;
-  Bytes out;
+  Bytes out = std::move(authenticated->reply);
   protocol::Authentication::ok().encode(out);
   const std::pair<const char*, std::string> params[] = {
       {"server_version", "15.0 (Reservoir)"},

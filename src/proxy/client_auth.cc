@@ -23,7 +23,7 @@ Error auth_failed(const std::string& user) {
 
 // Reads the client's next message, which must be a password-type message ('p').
 Task<Result<protocol::Frame>> read_password_frame(Socket& client, protocol::FrameReader& reader) {
-  auto frame = co_await read_frame(client, reader);
+  auto frame = co_await read_frame(client, reader, /*peer_waits=*/true);
   if (!frame) co_return frame.error();
   if (frame->type != protocol::msg::kPasswordMessage) {
     co_return make_error(
@@ -113,10 +113,9 @@ Task<Result<ClientAuthOutcome>> scram(Socket& client, protocol::FrameReader& rea
     co_return server_final.error();
   }
   if (!usable) co_return auth_failed(user);
-  out.clear();
-  Authentication::sasl_final(Bytes(server_final->begin(), server_final->end())).encode(out);
-  if (!co_await write_all(client, out)) co_return make_error("08006", "client went away");
   ClientAuthOutcome outcome;
+  Authentication::sasl_final(Bytes(server_final->begin(), server_final->end()))
+      .encode(outcome.reply);
   if (secret->kind == auth::Secret::Kind::Scram) outcome.scram_client_key = server.client_key();
   co_return outcome;
 }

@@ -14,9 +14,13 @@ struct ClientAuthOutcome {
   // The SCRAM ClientKey proven by the client when its secret was a SCRAM secret; lets
   // Reservoir log into PostgreSQL as that user without knowing the password.
   Bytes scram_client_key;
+  // The exchange's last message (SCRAM's AuthenticationSASLFinal), not sent yet: the caller
+  // sends it with AuthenticationOk and the welcome in one write.
+  Bytes reply;
 };
 
-// Runs the exchange for `user` (AuthenticationOk is not sent: the caller sends it).
+// Runs the exchange for `user` (AuthenticationOk is not sent, nor `reply`: the caller sends
+// them).
 // Errors carry PostgreSQL's wording: 28P01 `password authentication failed for user "x"`,
 // 08P01 for a malformed reply. `reader` holds bytes the client already sent.
 Task<Result<ClientAuthOutcome>> authenticate_client(Socket& client, protocol::FrameReader& reader,

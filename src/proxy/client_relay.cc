@@ -85,9 +85,15 @@ Task<RelayEnd> ClientSession::relay() {
 Task<void> ClientSession::client_reader() {
   set_phase(held_ ? Phase::Held : Phase::Idle);
   while (end_ == RelayEnd::None) {
-    reading_client_ = true;
-    auto [ec, chunk, short_read] = co_await read_ready(client_, client_landing_);
-    reading_client_ = false;
+    ReadResult read;
+    if (unread_.empty()) {
+      reading_client_ = true;
+      read = co_await read_ready(client_, client_landing_);
+      reading_client_ = false;
+    } else {
+      read = take_unread();
+    }
+    auto [ec, chunk, short_read] = read;
     if (parking_) {
       parking_ = false;
       park_asked_ = false;
@@ -215,6 +221,17 @@ Task<void> ClientSession::client_reader() {
     }
     if (cut) co_return end(RelayEnd::ClientTerminated);
   }
+}
+
+// What the client sent before the relay started (it did not wait for ReadyForQuery), as if
+// just read: copied into scratch(), at most a scratch buffer at a time.
+ReadResult ClientSession::take_unread() {
+  auto buf = scratch();
+  const std::size_t n = std::min(unread_.size(), buf.size());
+  std::copy_n(unread_.begin(), n, buf.begin());
+  unread_.erase(unread_.begin(), unread_.begin() + static_cast<std::ptrdiff_t>(n));
+  if (unread_.empty()) Bytes().swap(unread_);
+  return ReadResult{{}, ByteView(buf.data(), n), false};
 }
 
 // Looks at a Query or Parse the client sends in transaction mode, with one cheap scan

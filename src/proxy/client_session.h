@@ -62,7 +62,8 @@ enum class RelayEnd {
 
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
-  ClientSession(Socket socket, Services services);
+  // `peer` names the client in logs ("host:port", "unix").
+  ClientSession(Socket socket, std::string peer, Services services);
 
   // Serves the client until it leaves; logs one line at connect and one at disconnect.
   Task<void> run();
@@ -120,10 +121,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<Result<ClientAuthOutcome>> authenticate();
   Task<void> login_watchdog();
   Task<Result<protocol::StartupMessage>> read_startup();
+  Task<Result<std::size_t>> read_startup_packet(Bytes& in);
   Task<void> handle_cancel(const protocol::CancelRequest& request);
-  Task<bool> send_welcome(const std::vector<std::pair<std::string, std::string>>& params);
-  std::vector<std::pair<std::string, std::string>> client_view(
-      const std::vector<std::pair<std::string, std::string>>& server_params) const;
+  // ParameterStatus for each of `params` (the client's own settings in place of the
+  // server's), BackendKeyData and ReadyForQuery.
+  void append_welcome(Bytes& out, const ServerParams& params) const;
   Task<void> send_fatal(const Error& error);
   // Non-blocking, for timeouts; `then_ready` adds ReadyForQuery for a client awaiting a reply.
   void send_fatal_now(const Error& error, bool then_ready = false);
@@ -224,6 +226,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<void> resume();
   void conclude(const std::string& reason);
   std::array<std::uint8_t, 256> client_landing_;  // first bytes of each read (see read_ready)
+  Bytes unread_;  // sent by the client during login after its last login message; relayed first
+  ReadResult take_unread();
   Bytes pending_;          // a request kept while the client waits for a server
   Bytes to_server_spill_;  // bytes the server could not take yet
   Bytes to_client_spill_;  // bytes the client could not take yet

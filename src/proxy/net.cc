@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 #include "protocol/messages/error_response.h"
@@ -35,9 +36,26 @@ bool would_block(const boost::system::error_code& ec) {
 }  // namespace
 
 Task<bool> write_all(Socket& socket, ByteView bytes) {
+  // One non-blocking send first: an Asio write that completes at once still posts its
+  // completion, and the scheduler polls epoll (epoll_wait with timeout 0) before running it.
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t n = ::send(socket.native_handle(), bytes.data() + sent, bytes.size() - sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      co_return false;
+    }
+  }
+  if (sent == bytes.size()) co_return true;
   WriteInFlight in_flight;
-  auto [ec, n] =
-      co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), nothrow);
+  auto [ec, n] = co_await asio::async_write(
+      socket, asio::buffer(bytes.data() + sent, bytes.size() - sent), nothrow);
   co_return !ec;
 }
 
@@ -113,18 +131,24 @@ Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
   co_return !write_error;
 }
 
-Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader) {
+Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader,
+                                         bool peer_waits) {
   // A small landing buffer rather than a 4 KiB one: this frame lives on the heap while the
   // peer thinks, and a fresh pooler's RSS per logged-in client grew by the holes such
   // short-lived blocks left between long-lived ones.
   std::array<std::uint8_t, 128> landing;
+  bool drained = false;  // the last read came back short, with no epoll_wait since
   for (;;) {
     auto frame = reader.next();
     if (!frame) co_return frame.error();
-    if (*frame) co_return **frame;
+    if (*frame) {
+      if (peer_waits && drained && reader.buffered() == 0) readiness::mark_drained(socket);
+      co_return **frame;
+    }
     auto [ec, bytes, short_read] = co_await read_ready(socket, landing);
     if (ec) co_return make_error("08006", "connection closed: " + ec.message());
     reader.append(bytes);
+    drained = short_read;
   }
 }
 
@@ -144,6 +168,10 @@ void apply_socket_options(Socket& socket, const TcpOptions& s) {
   boost::system::error_code ec;
   const int family = socket.local_endpoint(ec).protocol().family();
   if (ec) return;
+  apply_socket_options(socket, family, s);
+}
+
+void apply_socket_options(Socket& socket, int family, const TcpOptions& s) {
   if (family != AF_INET && family != AF_INET6) return;
   const int fd = socket.native_handle();
   set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
@@ -159,6 +187,10 @@ std::string peer_name(const Socket& socket) {
   boost::system::error_code ec;
   auto ep = socket.remote_endpoint(ec);
   if (ec) return "?";
+  return peer_name(ep);
+}
+
+std::string peer_name(const asio::generic::stream_protocol::endpoint& ep) {
   const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
   char host[INET6_ADDRSTRLEN] = {};
   if (sa->sa_family == AF_INET) {

@@ -103,7 +103,11 @@ Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill);
 
 // Reads until `reader` yields one complete frame. The frame's body stays valid until the
 // reader is used again. Errors: connection closed (08006) or a malformed frame (08P01/54000).
-Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader);
+// `peer_waits`: the peer sends nothing more until it is answered (a client during login), so
+// a short read that ends exactly with the frame marks the socket drained (asio_readiness.h),
+// sparing the next read a recv() that would fail with EAGAIN.
+Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader,
+                                         bool peer_waits = false);
 
 // Appends an ErrorResponse frame with severity, SQLSTATE and message.
 void append_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
@@ -123,8 +127,13 @@ struct TcpOptions {
 
 // Applies TCP_NODELAY and the keepalive options; no-op on unix sockets.
 void apply_socket_options(Socket& socket, const TcpOptions& options);
+// The same for a socket whose address family is known (an accepted client: its peer's
+// family), without asking the kernel for the local address.
+void apply_socket_options(Socket& socket, int family, const TcpOptions& options);
 
 // "host:port" or the unix socket path of the peer, for logs.
 std::string peer_name(const Socket& socket);
+// The same from an address already known (accept() returns it for free).
+std::string peer_name(const asio::generic::stream_protocol::endpoint& peer);
 
 }  // namespace reservoir::proxy

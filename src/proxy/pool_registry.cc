@@ -198,7 +198,7 @@ Task<void> PoolRegistry::connect_one(PoolState& ps, Executor ex) {
       ps.retry_delay = Duration::zero();
       ps.last_connect_error.clear();
       ps.stats().server_connections.add();
-      ps.server_params = (*server)->reported_params();
+      ps.server_params = std::make_shared<const ServerParams>((*server)->reported_params());
       const TimePoint now = SteadyClock::now();
       Lease lease{std::move(*server), born_with_jitter(ps, now)};
       lease.home = worker_index();
@@ -429,7 +429,7 @@ void PoolRegistry::learn_settings(PoolState& ps,
   for (const auto& kv : s) ps.known_settings.insert(kv.first);
 }
 
-std::vector<std::pair<std::string, std::string>> PoolRegistry::server_params(PoolState& ps) {
+std::shared_ptr<const ServerParams> PoolRegistry::server_params(PoolState& ps) {
   Guard lock(mu_);
   return ps.server_params;
 }

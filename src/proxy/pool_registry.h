@@ -60,7 +60,8 @@ struct PoolState {
   } timings;
   // ParameterStatus values of the newest server: what a client of a transaction pool is
   // shown at login without being lent a server.
-  std::vector<std::pair<std::string, std::string>> server_params;
+  // Replaced whole, never changed in place: a client keeps its snapshot without the lock.
+  std::shared_ptr<const ServerParams> server_params;
   // Setting names a server of this pool has accepted from a client's startup packet.
   std::set<std::string, std::less<>> known_settings;
   // Transaction mode: clients pinned to their server (LISTEN, advisory locks, temporary
@@ -105,8 +106,8 @@ class PoolRegistry {
   bool settings_known(PoolState& ps, const std::vector<std::pair<std::string, std::string>>& s);
   void learn_settings(PoolState& ps, const std::vector<std::pair<std::string, std::string>>& s);
 
-  // The ParameterStatus values of the pool's newest server (empty before the first login).
-  std::vector<std::pair<std::string, std::string>> server_params(PoolState& ps);
+  // The ParameterStatus values of the pool's newest server (nullptr before the first login).
+  std::shared_ptr<const ServerParams> server_params(PoolState& ps);
 
   // Applies a reloaded configuration: pool sizes and limits change at once, servers whose
   // login changed are replaced as they come back, idle servers beyond a smaller size close.

@@ -131,9 +131,7 @@ std::string ServerTarget::describe() const {
          "/" + dbname;
 }
 
-std::vector<std::pair<std::string, std::string>> ServerConn::reported_params() const {
-  return {params_.begin(), params_.end()};
-}
+ServerParams ServerConn::reported_params() const { return {params_.begin(), params_.end()}; }
 
 bool ServerConn::looks_alive() const {
   std::uint8_t byte;

@@ -20,6 +20,9 @@ namespace reservoir::proxy {
 // Where and as whom to log in. Built by the pool registry from the [databases] entry and the
 // auth_file; immutable once built (a new one is made when a client's SCRAM login supplies a
 // ClientKey the pool did not have).
+// ParameterStatus values a server reported at login, in name order.
+using ServerParams = std::vector<std::pair<std::string, std::string>>;
+
 struct ServerTarget {
   std::string host;  // empty or "/dir": unix socket; otherwise a host name or address
   int port = 5432;
@@ -59,7 +62,7 @@ class ServerConn {
   // ParameterStatus values as last reported by the server. Callers that change them through
   // this reference call forget_synced().
   std::map<std::string, std::string, std::less<>>& params() { return params_; }
-  std::vector<std::pair<std::string, std::string>> reported_params() const;
+  ServerParams reported_params() const;
   // Settings Reservoir applied for the client now holding it (lower-case name -> value);
   // forgotten by note_reset() once the server is reset.
   const std::map<std::string, std::string, std::less<>>& applied() const { return applied_; }

@@ -2,6 +2,7 @@
 with a raw client that checks which authentication request Reservoir sends; wrong passwords,
 unknown databases, the "*" fallback, the unix socket, and BackendKeyData."""
 import os
+import struct
 
 import psycopg2
 import pytest
@@ -145,3 +146,53 @@ def test_client_gets_backend_key_data(reservoir):
             assert cur.fetchone()[0] > 0
     finally:
         conn.close()
+
+
+def read_query_reply(conn: harness.RawConnection) -> list[bytes]:
+    """Message types up to and including ReadyForQuery."""
+    kinds = []
+    while not kinds or kinds[-1] != b"Z":
+        kinds.append(conn.read_message()[0])
+    return kinds
+
+
+@pytest.mark.parametrize("auth_type", ["plain", "trust"])
+def test_query_sent_without_waiting_for_login_is_answered(reservoir, auth_type):
+    """A client that sends its first query in the same packet as its last login message
+    (the password, or with trust the startup packet after an SSLRequest) gets it answered:
+    bytes read together with a login message are relayed, not dropped (the password case
+    used to hang until the client gave up)."""
+    res = reservoir(auth_type=auth_type)
+    query = harness.message(b"Q", b"SELECT 6 * 7\x00")
+    with harness.RawConnection(res.port) as conn:
+        startup = harness.startup_packet({"user": APP_USER, "database": APP_DB})
+        if auth_type == "trust":
+            conn.send(struct.pack("!II", 8, harness.SSL_REQUEST_CODE) + startup + query)
+            assert conn.read_byte() == b"N"
+        else:
+            conn.send(startup)
+            kind, payload = conn.read_message()
+            assert kind == b"R" and struct.unpack("!I", payload[:4])[0] == AUTH_CLEARTEXT
+            conn.send(harness.message(b"p", APP_PASSWORD.encode() + b"\x00") + query)
+        conn.finish_login(APP_USER, None)
+        kinds = read_query_reply(conn)
+        assert kinds[0] == b"T" and b"D" in kinds and kinds[-1] == b"Z", kinds
+        assert conn.simple_query("SELECT 'still here'") == [("still here",)]
+
+
+def test_scram_final_message_comes_with_ok_and_welcome(reservoir):
+    """SASLFinal, AuthenticationOk, the ParameterStatus messages, BackendKeyData and
+    ReadyForQuery arrive in this order (Reservoir sends them in one write)."""
+    res = reservoir(auth_type="scram-sha-256")
+    for attempt in range(2):  # the first login lends a server, the second shows the pool's
+        with harness.RawConnection(res.port) as conn:
+            conn.startup(APP_USER, APP_DB, APP_PASSWORD,
+                         extra={"application_name": f"churn-{attempt}", "DateStyle": "ISO, DMY"})
+            kinds = conn.login_kinds
+            assert kinds[-1] == b"Z" and kinds[-2] == b"K", kinds
+            assert conn.auth_requests[-2:] == [harness.AUTH_SASL_FINAL, AUTH_OK]
+            assert set(kinds[kinds.index(b"K") - len(conn.parameters):-2]) == {b"S"}
+            # The client's own startup settings are shown in place of the server's.
+            assert conn.parameters["application_name"] == f"churn-{attempt}"
+            assert conn.parameters["DateStyle"] == "ISO, DMY"
+            assert conn.simple_query("SHOW DateStyle") == [("ISO, DMY",)]

@@ -13,7 +13,9 @@ Result<ParameterStatus> ParameterStatus::decode(ByteView body) {
   return ParameterStatus{std::string(name), std::string(value)};
 }
 
-void ParameterStatus::encode(Bytes& out) const {
+void ParameterStatus::encode(Bytes& out) const { encode(out, name, value); }
+
+void ParameterStatus::encode(Bytes& out, std::string_view name, std::string_view value) {
   FrameBuilder frame(out, msg::kParameterStatus);
   frame.body().cstr(name);
   frame.body().cstr(value);
