@@ -38,8 +38,10 @@ bool would_block(const boost::system::error_code& ec) {
 Task<bool> write_all(Socket& socket, ByteView bytes) {
   // One non-blocking send first: an Asio write that completes at once still posts its
   // completion, and the scheduler polls epoll (epoll_wait with timeout 0) before running it.
+  // Not while an Asio write is in flight on this worker: it might be on this socket, and
+  // these bytes must not overtake its rest (Asio queues ours behind it).
   std::size_t sent = 0;
-  while (sent < bytes.size()) {
+  while (writes_pending == 0 && sent < bytes.size()) {
     const ssize_t n = ::send(socket.native_handle(), bytes.data() + sent, bytes.size() - sent,
                              MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
