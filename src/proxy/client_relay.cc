@@ -44,8 +44,8 @@ void ClientSession::end(RelayEnd why, Error error) {
   end_error_ = std::move(error);
   boost::system::error_code ec;
   client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
-  release_gate_.cancel();
-  server_wake_.notify();
+  rp().release_gate.cancel();
+  rp().server_wake.notify();
   // A release in progress talks to the server itself and finishes on its own.
   if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
 }
@@ -61,8 +61,8 @@ void ClientSession::hold(ServerConn* server) {
 
 void ClientSession::start_server_reader() {
   if (!held_ || end_ != RelayEnd::None) return;
-  if (server_wake_.waiting()) {
-    server_wake_.notify();
+  if (rp().server_wake.waiting()) {
+    rp().server_wake.notify();
   } else if (!server_reader_running_) {
     server_reader_running_ = true;
     asio::co_spawn(client_.get_executor(), server_reader(), asio::detached);
@@ -75,9 +75,9 @@ Task<RelayEnd> ClientSession::relay() {
   if (server_reader_running_) {
     boost::system::error_code ec;
     if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
-    server_wake_.notify();
-    reader_exit_.expires_at(TimePoint::max());
-    while (server_reader_running_) (void)co_await reader_exit_.async_wait(nothrow);
+    rp().server_wake.notify();
+    rp().reader_exit.expires_at(TimePoint::max());
+    while (server_reader_running_) (void)co_await rp().reader_exit.async_wait(nothrow);
   }
   co_return end_;
 }
@@ -88,7 +88,7 @@ Task<void> ClientSession::client_reader() {
     ReadResult read;
     if (unread_.empty()) {
       reading_client_ = true;
-      read = co_await read_ready(client_, client_landing_);
+      read = co_await read_ready(client_, rp().client_landing);
       reading_client_ = false;
     } else {
       read = take_unread();
@@ -121,7 +121,7 @@ Task<void> ClientSession::client_reader() {
     bool sync_skipped = false;
     if (skip_until_sync_) begin = n;
     const bool track_sql = mode_ != config::PoolMode::Session;
-    Status scanned = from_client_.scan(chunk, [&](const protocol::MessageHeader& h) {
+    Status scanned = rp().from_client.scan(chunk, [&](const protocol::MessageHeader& h) {
       if (cut) return;
       if (skip_until_sync_ && !sync_skipped) {
         if (h.type == protocol::msg::kSync) {
@@ -162,14 +162,14 @@ Task<void> ClientSession::client_reader() {
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
     // Whole messages read and none of them Terminate: the client has nothing more to send
     // until it hears back, so a short read means drained (see ReadResult::short_read).
-    if (short_read && !cut && from_client_.at_boundary()) readiness::mark_drained(client_);
+    if (short_read && !cut && rp().from_client.at_boundary()) readiness::mark_drained(client_);
     const std::size_t stop = cut.value_or(n);
     ByteView out = chunk.subspan(begin, stop > begin ? stop - begin : 0);
     // `chunk` lives in the worker's scratch buffer until this coroutine suspends: keep a
     // copy when something may be awaited before the bytes reach a server.
     if (!out.empty() && (sync_skipped || releasing_ || !held_ || statement_violation_)) {
-      pending_.assign(out.begin(), out.end());
-      out = pending_;
+      rp().pending.assign(out.begin(), out.end());
+      out = rp().pending;
     }
     if (sync_skipped) {
       skip_until_sync_ = false;
@@ -179,8 +179,8 @@ Task<void> ClientSession::client_reader() {
     }
     if (!out.empty()) {
       while (releasing_) {  // the server is being given back: wait, then take a new one
-        release_gate_.expires_at(TimePoint::max());
-        (void)co_await release_gate_.async_wait(nothrow);
+        rp().release_gate.expires_at(TimePoint::max());
+        (void)co_await rp().release_gate.async_wait(nothrow);
         if (end_ != RelayEnd::None) co_return;
       }
       if (statement_violation_) {
@@ -200,7 +200,7 @@ Task<void> ClientSession::client_reader() {
             "0A000",
             "LISTEN, session advisory locks, temporary tables, WITH HOLD cursors and SQL "
             "PREPARE are not supported in transaction pooling mode (transaction_mode_pinning=off)");
-        const char status = held_ ? from_server_.ready_status() : 'I';
+        const char status = held_ ? rp().from_server.ready_status() : 'I';
         if (!co_await refuse(refused, requests, status ? status : 'I')) co_return;
         continue;
       }
@@ -213,9 +213,10 @@ Task<void> ClientSession::client_reader() {
       query_cancel_sent_ = false;
       meter_.on_forward(out.size(), requests);
       writing_to_server_ = true;
-      const bool written = co_await proxy::forward(held_->server->socket(), out, to_server_spill_);
+      const bool written =
+          co_await proxy::forward(held_->server->socket(), out, rp().to_server_spill);
       writing_to_server_ = false;
-      if (pending_.capacity() > kKeptRequestCapacity) Bytes().swap(pending_);
+      if (rp().pending.capacity() > kKeptRequestCapacity) Bytes().swap(rp().pending);
       if (end_ != RelayEnd::None) co_return;
       if (!written) co_return end(RelayEnd::ServerGone);
     }
@@ -328,7 +329,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
   }
   if (lease) {
     held_ = std::move(*lease);
-    from_server_.reset();
+    rp().from_server.reset();
     if (prepared_on_) {
       tx_mode().prepared.attach();
       held_->server->statements().set_capacity(
@@ -363,7 +364,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
 // extended-protocol messages an error now and ReadyForQuery at its Sync. Ends the session
 // only when the client is in the middle of a message. False if the session ended.
 Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests, char status) {
-  if (!from_client_.at_boundary()) {
+  if (!rp().from_client.at_boundary()) {
     co_await send_fatal(error);
     end(RelayEnd::PoolError, error);
     co_return false;
@@ -413,7 +414,7 @@ Task<void> ClientSession::server_reader() {
   auto self = shared_from_this();
   while (end_ == RelayEnd::None && !parked_) {
     if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
-      co_await server_wake_.wait();
+      co_await rp().server_wake.wait();
       continue;
     }
     ServerConn& server = *held_->server;
@@ -426,10 +427,10 @@ Task<void> ClientSession::server_reader() {
       break;
     }
     if (prepared_on_) {
-      chunk = tx_mode().prepared.server_input(chunk, from_server_);
+      chunk = tx_mode().prepared.server_input(chunk, rp().from_server);
       if (chunk.empty()) continue;
     }
-    Status scanned = from_server_.scan(
+    Status scanned = rp().from_server.scan(
         chunk, [&](const protocol::MessageHeader& h) { track_server_message(h, chunk, server); });
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
@@ -438,21 +439,21 @@ Task<void> ClientSession::server_reader() {
     // A reply that ended with ReadyForQuery: the server sends nothing more unasked (a later
     // NOTIFY or FATAL arrives as new data, with its own epoll edge). After anything else (an
     // ErrorResponse FATAL, say) a FIN may be queued behind it: the next read must look.
-    if (short_read && from_server_.at_boundary() &&
-        from_server_.last_type() == protocol::msg::kReadyForQuery) {
+    if (short_read && rp().from_server.at_boundary() &&
+        rp().from_server.last_type() == protocol::msg::kReadyForQuery) {
       readiness::mark_drained(server.socket());
     }
     if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
     meter_.on_server_bytes(chunk.size());
     writing_to_client_ = true;
-    const bool written = co_await proxy::forward(client_, chunk, to_client_spill_);
+    const bool written = co_await proxy::forward(client_, chunk, rp().to_client_spill);
     writing_to_client_ = false;
     if (!written) {
       end(RelayEnd::ClientGone);
       break;
     }
     if (end_ != RelayEnd::None) break;
-    if (auto status = from_server_.ready_at_end();
+    if (auto status = rp().from_server.ready_at_end();
         status && replies_seen_ == replies_expected_ && !writing_to_server_) {
       const bool in_tx = *status != 'I';
       if (!in_tx) server.statements().end_transaction();
@@ -470,7 +471,7 @@ Task<void> ClientSession::server_reader() {
     if (release_ready()) co_await release_server();
   }
   server_reader_running_ = false;
-  reader_exit_.cancel();
+  rp().reader_exit.cancel();
 }
 
 // Keeps the server's ParameterStatus values current as they pass by.
@@ -494,7 +495,7 @@ void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteV
 // thing it said was ReadyForQuery 'I', and the client is between messages.
 bool ClientSession::release_ready() const {
   if (mode_ == config::PoolMode::Session || !held_ || pinned()) return false;
-  return server_idle() && from_server_.ready_at_end() == std::optional<char>('I');
+  return server_idle() && rp().from_server.ready_at_end() == std::optional<char>('I');
 }
 
 Task<void> ClientSession::release_server(bool rollback_first) {
@@ -517,7 +518,7 @@ Task<void> ClientSession::release_server(bool rollback_first) {
   }
   settings_touched_ = false;
   releasing_ = false;
-  release_gate_.cancel();
+  rp().release_gate.cancel();
   set_phase(Phase::Idle);
 }
 
@@ -551,11 +552,11 @@ Task<void> ClientSession::capture_and_reset(ServerConn& server) {
 }
 
 bool ClientSession::server_idle() const {
-  return from_client_.at_boundary() && from_server_.at_boundary() && !writing_to_server_ &&
+  return rp().from_client.at_boundary() && rp().from_server.at_boundary() && !writing_to_server_ &&
          replies_seen_ == replies_expected_ && unsynced_ == 0 &&
          (!prepared_on_ || !tx_mode_ || tx_mode_->prepared.nothing_held_back()) &&
-         (from_server_.last_type() == protocol::msg::kReadyForQuery ||
-          from_server_.messages_seen() == 0);
+         (rp().from_server.last_type() == protocol::msg::kReadyForQuery ||
+          rp().from_server.messages_seen() == 0);
 }
 
 // Ends the session: tells the client why if it is still there, and returns the server to
@@ -575,7 +576,7 @@ Task<std::string> ClientSession::finish() {
       reason = "client connection lost";
       break;
     case RelayEnd::ServerGone:
-      if (from_server_.at_boundary()) {
+      if (rp().from_server.at_boundary()) {
         co_await send_fatal(make_error("08006", "server closed the connection unexpectedly"));
       }
       reason = "server connection lost";
@@ -592,7 +593,7 @@ Task<std::string> ClientSession::finish() {
       server_usable = false;
       break;
     case RelayEnd::Shutdown:
-      if (from_server_.at_boundary()) co_await send_fatal(end_error_);
+      if (rp().from_server.at_boundary()) co_await send_fatal(end_error_);
       reason = "shutdown";
       server_usable = false;
       break;
@@ -609,7 +610,7 @@ Task<std::string> ClientSession::finish() {
     services_.pools->discard(*pool_, std::move(lease), ex);
     co_return reason + " (its server was busy or lost, closed)";
   }
-  const char status = from_server_.ready_status();
+  const char status = rp().from_server.ready_status();
   if (status == 'T' || status == 'E') {
     if (auto rolled = co_await run_on_server(*lease.server, "ROLLBACK"); !rolled) {
       services_.pools->discard(*pool_, std::move(lease), ex);
@@ -676,7 +677,7 @@ void ClientSession::check_timeouts(TimePoint now, const config::Settings& settin
       auto target = self->cancel_target();
       spdlog::info("client {} {}@{}: query_timeout exceeded, cancelling its query", self->peer_,
                    self->user_, self->database_);
-      if (!self->writing_to_client_ && self->from_server_.at_boundary()) {
+      if (!self->writing_to_client_ && self->rp().from_server.at_boundary()) {
         Bytes out;
         protocol::NoticeResponse::make(
             "WARNING", "57014",
@@ -696,7 +697,7 @@ void ClientSession::check_timeouts(TimePoint now, const config::Settings& settin
     spdlog::info("client {} {}@{}: {}", self->peer_, self->user_, self->database_, fatal->message);
     // A client waiting for a reply gets ReadyForQuery after the error, so that drivers
     // (libpq, psycopg2) report this message rather than only "server closed the connection".
-    if (self->from_server_.at_boundary()) self->send_fatal_now(*fatal, phase == Phase::Busy);
+    if (self->rp().from_server.at_boundary()) self->send_fatal_now(*fatal, phase == Phase::Busy);
     self->end(RelayEnd::Timeout, *fatal);
   });
 }

@@ -31,11 +31,7 @@ ClientSession::ClientSession(Socket socket, std::string peer, Services services)
     : client_(std::move(socket)),
       services_(std::move(services)),
       settings_(services_.config->settings),
-      reader_(services_.config->settings.max_packet_size),
-      login_timer_(client_.get_executor()),
-      reader_exit_(client_.get_executor()),
-      server_wake_(client_.get_executor()),
-      release_gate_(client_.get_executor()) {
+      reader_(services_.config->settings.max_packet_size) {
   peer_ = std::move(peer);
 }
 
@@ -48,7 +44,7 @@ Task<void> ClientSession::run() {
 
 // The client has gone (or was sent away): the one line at disconnect, and the socket closed.
 void ClientSession::conclude(const std::string& reason) {
-  login_timer_.cancel();
+  if (login_timer_) login_timer_->cancel();
   if (key_.pid != 0) services_.sessions->remove(key_);
   if (!user_.empty()) {
     spdlog::info("client {} {}@{} disconnected: {}", peer_, user_, database_, reason);
@@ -64,7 +60,7 @@ void ClientSession::conclude(const std::string& reason) {
 void ClientSession::request_park() {
   if (end_ != RelayEnd::None || parking_ || parked_ || !reading_client_ || held_ || releasing_ ||
       phase_.load(std::memory_order_relaxed) != Phase::Idle ||
-      (server_reader_running_ && !server_wake_.waiting())) {
+      (server_reader_running_ && !(relay_parts_ && relay_parts_->server_wake.waiting()))) {
     park_asked_ = parked_ || parking_;  // not now: the sweeper may ask again
     return;
   }
@@ -74,10 +70,16 @@ void ClientSession::request_park() {
 }
 
 void ClientSession::park() {
-  // Buffers of the last request go too (their contents are spent once the reader waits).
-  Bytes().swap(pending_);
-  if (to_server_spill_.empty()) Bytes().swap(to_server_spill_);
-  if (to_client_spill_.empty()) Bytes().swap(to_client_spill_);
+  // The relay's coroutines have ended: its landing buffer, scanners, timers and the buffers
+  // of the last request go (their contents are spent once the reader waits), unless
+  // something is still half-way (bytes not yet written, a message cut by a read).
+  if (relay_parts_ && relay_parts_->to_server_spill.empty() &&
+      relay_parts_->to_client_spill.empty() && relay_parts_->from_client.at_boundary() &&
+      relay_parts_->from_server.at_boundary()) {
+    relay_parts_.reset();
+  } else if (relay_parts_) {
+    Bytes().swap(relay_parts_->pending);
+  }
   client_.async_receive(asio::buffer(park_probe_), asio::socket_base::message_peek,
                         [self = shared_from_this()](boost::system::error_code, std::size_t) {
                           asio::co_spawn(self->client_.get_executor(), self->resume(),
@@ -99,12 +101,13 @@ Task<void> ClientSession::resume() {
 // Closes the client if it has not logged in within client_login_timeout.
 Task<void> ClientSession::login_watchdog() {
   auto self = shared_from_this();
-  (void)co_await login_timer_.async_wait(nothrow);
-  if (!logged_in_ && login_timer_.expiry() <= SteadyClock::now()) {
+  (void)co_await login_timer_->async_wait(nothrow);
+  if (!logged_in_ && login_timer_->expiry() <= SteadyClock::now()) {
     spdlog::info("client {}: client_login_timeout expired before login", peer_);
     boost::system::error_code ec;
     client_.close(ec);
   }
+  login_timer_.reset();  // its last user: a logged-in client does not keep it
 }
 
 // The life of a client, top to bottom.
@@ -134,14 +137,14 @@ Task<Result<ClientAuthOutcome>> ClientSession::authenticate() {
     co_return authenticated;
   }
   logged_in_ = true;
-  login_timer_.cancel();
+  if (login_timer_) login_timer_->cancel();
   co_return authenticated;
 }
 
 Task<std::optional<std::string>> ClientSession::log_in() {
   const Duration login_limit = to_duration(settings_.client_login_timeout);
   if (login_limit > Duration::zero()) {
-    login_timer_.expires_after(login_limit);
+    login_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor(), login_limit);
     asio::co_spawn(client_.get_executor(), login_watchdog(), asio::detached);
   }
   auto startup = co_await read_startup();
@@ -235,7 +238,7 @@ Task<Result<std::size_t>> ClientSession::read_startup_packet(Bytes& in) {
       if (drained && in.size() == *length) readiness::mark_drained(client_);
       if (in.size() >= *length) co_return std::size_t{*length};
     }
-    auto [ec, chunk, short_read] = co_await read_ready(client_, client_landing_);
+    auto [ec, chunk, short_read] = co_await read_ready(client_, rp().client_landing);
     if (ec && in.empty()) co_return make_error("08006", "closed before startup: " + ec.message());
     if (ec) co_return make_error("08006", "truncated startup packet");
     in.insert(in.end(), chunk.begin(), chunk.end());

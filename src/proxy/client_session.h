@@ -165,7 +165,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string peer_;
   std::string database_;
   std::string user_;
-  asio::steady_timer login_timer_;
+  std::unique_ptr<asio::steady_timer> login_timer_;  // while logging in (login_watchdog)
   std::atomic<bool> logged_in_{false};
   TimePoint connected_at_ = SteadyClock::now();
   RelayMeter meter_;  // counts for the pool's metrics (relay_meter.h)
@@ -176,8 +176,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   config::PoolMode mode_ = config::PoolMode::Session;
   std::optional<Lease> held_;
   SettingList settings_wanted_;  // startup settings plus SETs captured from the client
-  protocol::MessageScanner from_client_;
-  protocol::MessageScanner from_server_;
   // Named prepared statements across servers (transaction and statement mode, unless
   // max_prepared_statements = 0); see prepared_relay.h.
   bool prepared_on_ = false;
@@ -225,17 +223,35 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void park();
   Task<void> resume();
   void conclude(const std::string& reason);
-  std::array<std::uint8_t, 256> client_landing_;  // first bytes of each read (see read_ready)
   Bytes unread_;  // sent by the client during login after its last login message; relayed first
   ReadResult take_unread();
-  Bytes pending_;          // a request kept while the client waits for a server
-  Bytes to_server_spill_;  // bytes the server could not take yet
-  Bytes to_client_spill_;  // bytes the client could not take yet
   RelayEnd end_ = RelayEnd::None;
   Error end_error_;
-  asio::steady_timer reader_exit_;   // cancelled when the server reader stops
-  Signal server_wake_;               // the server reader has work (or must stop)
-  asio::steady_timer release_gate_;  // cancelled when a release finishes
+  // What only a running relay uses, about 1 KB: made when the client is read from (login,
+  // or the first request after parking) and freed when it parks, so a parked client costs
+  // the rest of this object only.
+  struct RelayParts {
+    explicit RelayParts(const Socket::executor_type& ex)
+        : reader_exit(ex), server_wake(ex), release_gate(ex) {}
+    std::array<std::uint8_t, 256> client_landing;  // first bytes of each read (read_ready)
+    protocol::MessageScanner from_client;
+    protocol::MessageScanner from_server;
+    Bytes pending;                    // a request kept while the client waits for a server
+    Bytes to_server_spill;            // bytes the server could not take yet
+    Bytes to_client_spill;            // bytes the client could not take yet
+    asio::steady_timer reader_exit;   // cancelled when the server reader stops
+    Signal server_wake;               // the server reader has work (or must stop)
+    asio::steady_timer release_gate;  // cancelled when a release finishes
+  };
+  // mutable: const questions (is the stream at a boundary?) may be asked of a parked client,
+  // which makes the parts again.
+  mutable std::unique_ptr<RelayParts> relay_parts_;
+  RelayParts& rp() const {
+    if (!relay_parts_) {
+      relay_parts_ = std::make_unique<RelayParts>(const_cast<Socket&>(client_).get_executor());
+    }
+    return *relay_parts_;
+  }
 
   // Read by the timeout sweeper from another thread.
   std::atomic<Phase> phase_{Phase::Login};
