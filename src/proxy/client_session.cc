@@ -35,6 +35,11 @@ ClientSession::ClientSession(Socket socket, std::string peer, Services services)
   peer_ = std::move(peer);
 }
 
+ClientSession::RelayParts& ClientSession::make_relay_parts() const {
+  relay_parts_ = std::make_unique<RelayParts>(const_cast<Socket&>(client_).get_executor());
+  return *relay_parts_;
+}
+
 Task<void> ClientSession::run() {
   auto self = shared_from_this();
   const std::string reason = co_await serve();

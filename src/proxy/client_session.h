@@ -247,11 +247,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // which makes the parts again.
   mutable std::unique_ptr<RelayParts> relay_parts_;
   RelayParts& rp() const {
-    if (!relay_parts_) {
-      relay_parts_ = std::make_unique<RelayParts>(const_cast<Socket&>(client_).get_executor());
-    }
-    return *relay_parts_;
+    if (relay_parts_) [[likely]]
+      return *relay_parts_;
+    return make_relay_parts();
   }
+  RelayParts& make_relay_parts() const;
 
   // Read by the timeout sweeper from another thread.
   std::atomic<Phase> phase_{Phase::Login};
