@@ -155,6 +155,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   auto startup = co_await read_startup();
   if (!startup) co_return startup.error().message;
   startup_ = std::move(*startup);
+  application_name_ = startup_.get("application_name");
   user_ = startup_.get("user");
   database_ = startup_.has("database") && !startup_.get("database").empty()
                   ? startup_.get("database")
@@ -183,15 +184,15 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   pool_->stats().client_connections.add();
   meter_.attach(&pool_->stats());
   if (settings_.slow_query_threshold.count() > 0) {
-    meter_.enable_slow_log(
-        to_duration(settings_.slow_query_threshold),
-        fmt::format("in pool {}, client {} {}@{} (application_name={})", pool_->name(), peer_,
-                    user_, database_, startup_.get("application_name")));
+    meter_.enable_slow_log(to_duration(settings_.slow_query_threshold),
+                           fmt::format("in pool {}, client {} {}@{} (application_name={})",
+                                       pool_->name(), peer_, user_, database_, application_name_));
   }
   if (!authenticated->scram_client_key.empty()) {
     services_.pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }
   settings_wanted_ = requested_settings(startup_, settings_.ignore_startup_parameters);
+  startup_ = {};  // all it is still needed for is in settings_wanted_ and application_name_
   // The login reader is done (the relay reads on its own): free its buffer, so an idle
   // client keeps nothing from its login. What the client already sent beyond its login
   // messages (it did not wait for ReadyForQuery) goes to the relay first.
@@ -206,7 +207,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   Bytes out = std::move(authenticated->reply);
   protocol::Authentication::ok().encode(out);
   spdlog::info("client {} {}@{} logged in (application_name={}, pool_mode={})", peer_, user_,
-               database_, startup_.get("application_name"), config::to_string(mode_));
+               database_, application_name_, config::to_string(mode_));
 
   // Session mode lends the server now; other modes only learn the server's parameters.
   auto pool_params = services_.pools->server_params(*pool_);

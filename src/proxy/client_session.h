@@ -95,7 +95,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   const std::string& peer() const { return peer_; }
   const std::string& user() const { return user_; }
   const std::string& database() const { return database_; }
-  std::string application_name() const { return startup_.get("application_name"); }
+  std::string application_name() const { return application_name_; }
   BackendKey key() const { return key_; }
   Phase phase() const { return phase_.load(std::memory_order_relaxed); }
   // How long the client has been inside its current transaction (zero when not in one).
@@ -160,7 +160,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Services services_;
   const config::Settings& settings_;
   protocol::FrameReader reader_;
-  protocol::StartupMessage startup_;
+  protocol::StartupMessage startup_;  // until login has taken what it needs
+  std::string application_name_;      // set before the session is registered; then read-only
   BackendKey key_{};
   std::string peer_;
   std::string database_;
