@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <vector>
 
 namespace reservoir::pool {
 namespace {
@@ -89,65 +90,64 @@ TEST(PoolTest, ReleaseHandsOffInFifoOrder) {
   EXPECT_EQ(pool.counts().active, 0);
 }
 
+// A pool of one server, on worker 0, lent to client 100.
+TestPool::Lease lend_the_only_server(TestPool& pool, ManualClock& clock) {
+  pool.connect_started();
+  TestPool::Lease on_worker0{FakeServer{1}, clock.now()};
+  on_worker0.home = 0;
+  (void)pool.connect_succeeded(std::move(on_worker0), clock.now());
+  auto held = pool.acquire(100, clock.now(), /*home=*/0);
+  EXPECT_EQ(held.status, TestPool::AcquireStatus::Ready);
+  return std::move(*held.lease);
+}
+
+// Releases the server `n` times in a row; returns the waiters it went to.
+std::vector<WaiterId> hand_offs(TestPool& pool, TestPool::Lease lease, int n, TimePoint now) {
+  std::vector<WaiterId> to;
+  for (int i = 0; i < n; ++i) {
+    auto r = pool.release(std::move(lease), now);
+    if (r.kind != TestPool::ReleaseKind::ToWaiter) break;
+    to.push_back(r.waiter);
+    lease = std::move(*r.lease);
+  }
+  return to;
+}
+
 // With several workers, a released server goes to a waiter on its own worker when there is
 // one (no socket move, no cross-thread wake-up), but the longest waiter is passed over at
 // most kMaxPassOvers times and is then served whatever worker the server is on.
 TEST(PoolTest, HandOffPrefersTheServersWorkerWithinABound) {
   ManualClock clock;
   TestPool pool(limits(1));
-  pool.connect_started();
-  TestPool::Lease on_worker0{FakeServer{1}, clock.now()};
-  on_worker0.home = 0;
-  (void)pool.connect_succeeded(std::move(on_worker0), clock.now());
-  auto held = pool.acquire(100, clock.now(), /*home=*/0);
-  ASSERT_EQ(held.status, TestPool::AcquireStatus::Ready);
+  auto lease = lend_the_only_server(pool, clock);
   (void)pool.acquire(1, clock.now(), /*home=*/1);  // the longest waiter, on worker 1
   const int local = TestPool::kMaxPassOvers + 5;
   for (int i = 0; i < local; ++i) (void)pool.acquire(10 + i, clock.now(), /*home=*/0);
-  std::optional<TestPool::Lease> lease = std::move(held.lease);
-  for (int i = 0; i < TestPool::kMaxPassOvers; ++i) {
-    auto r = pool.release(std::move(*lease), clock.now());
-    ASSERT_EQ(r.kind, TestPool::ReleaseKind::ToWaiter);
-    EXPECT_EQ(r.waiter, static_cast<WaiterId>(10 + i)) << "hand-off " << i;  // worker 0, FIFO
-    lease = std::move(r.lease);
-  }
-  auto r = pool.release(std::move(*lease), clock.now());  // passed over enough: its turn
-  ASSERT_EQ(r.kind, TestPool::ReleaseKind::ToWaiter);
-  EXPECT_EQ(r.waiter, 1u);
-  r = pool.release(std::move(*r.lease), clock.now());  // then FIFO among the rest
-  EXPECT_EQ(r.waiter, static_cast<WaiterId>(10 + TestPool::kMaxPassOvers));
+  std::vector<WaiterId> expected;
+  for (int i = 0; i < TestPool::kMaxPassOvers; ++i) expected.push_back(10 + i);  // worker 0
+  expected.push_back(1);                             // passed over enough: its turn
+  expected.push_back(10 + TestPool::kMaxPassOvers);  // then FIFO among the rest
+  EXPECT_EQ(hand_offs(pool, std::move(lease), TestPool::kMaxPassOvers + 2, clock.now()), expected);
   EXPECT_EQ(pool.counts().waiting, local - TestPool::kMaxPassOvers - 1);
 }
 
-// A waiter that has waited kPassOverWindow is served first whatever its worker: a queue
-// of slow transactions stays strictly first come, first served.
-TEST(PoolTest, HandOffIsFifoOnceTheLongestWaiterHasWaitedTheWindow) {
-  ManualClock clock;
-  TestPool pool(limits(1));
-  pool.connect_started();
-  (void)pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());  // worker 0
-  auto held = pool.acquire(100, clock.now(), /*home=*/0);
-  (void)pool.acquire(1, clock.now(), /*home=*/1);
-  (void)pool.acquire(2, clock.now(), /*home=*/0);
-  clock.advance(TestPool::kPassOverWindow);
-  auto r = pool.release(std::move(*held.lease), clock.now());
-  EXPECT_EQ(r.waiter, 1u);
-  r = pool.release(std::move(*r.lease), clock.now());
-  EXPECT_EQ(r.waiter, 2u);
-}
-
-TEST(PoolTest, HandOffIsFifoWhenNoWaiterIsOnTheServersWorker) {
-  ManualClock clock;
-  TestPool pool(limits(1));
-  pool.connect_started();
-  (void)pool.connect_succeeded({FakeServer{1}, clock.now()}, clock.now());  // worker 0
-  auto held = pool.acquire(100, clock.now(), /*home=*/0);
-  (void)pool.acquire(1, clock.now(), /*home=*/2);
-  (void)pool.acquire(2, clock.now(), /*home=*/1);
-  auto r = pool.release(std::move(*held.lease), clock.now());
-  EXPECT_EQ(r.waiter, 1u);
-  r = pool.release(std::move(*r.lease), clock.now());
-  EXPECT_EQ(r.waiter, 2u);
+// Strictly first come, first served: when the longest waiter has waited kPassOverWindow (a
+// queue of slow transactions), and when no waiter is on the server's worker.
+TEST(PoolTest, HandOffIsFifoOutsideTheWindowOrWithoutALocalWaiter) {
+  struct Case {
+    int first_home, second_home;
+    Duration waited;
+  };
+  for (const Case& c : {Case{1, 0, TestPool::kPassOverWindow}, Case{2, 1, Duration::zero()}}) {
+    ManualClock clock;
+    TestPool pool(limits(1));
+    auto lease = lend_the_only_server(pool, clock);
+    (void)pool.acquire(1, clock.now(), c.first_home);
+    (void)pool.acquire(2, clock.now(), c.second_home);
+    clock.advance(c.waited);
+    EXPECT_EQ(hand_offs(pool, std::move(lease), 2, clock.now()), (std::vector<WaiterId>{1, 2}))
+        << "waiters on workers " << c.first_home << ", " << c.second_home;
+  }
 }
 
 TEST(PoolTest, WarmestIdleServerIsReusedFirst) {
