@@ -55,13 +55,10 @@ void pooled_bytes(std::span<std::uint8_t> out) {
 RandomSource system_random() { return pooled_bytes; }
 
 std::string random_nonce(const RandomSource& random, std::size_t raw_bytes) {
-  std::array<std::uint8_t, 64> small;
-  if (raw_bytes <= small.size()) {
-    const std::span<std::uint8_t> raw(small.data(), raw_bytes);
-    random(raw);
-    return base64_encode(raw);
-  }
-  Bytes raw(raw_bytes);
+  std::array<std::uint8_t, 64> small;  // a nonce's usual size: no allocation
+  Bytes large(raw_bytes > small.size() ? raw_bytes : 0);
+  const std::span<std::uint8_t> raw =
+      large.empty() ? std::span<std::uint8_t>(small.data(), raw_bytes) : std::span(large);
   random(raw);
   return base64_encode(raw);
 }

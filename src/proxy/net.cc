@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "protocol/messages/error_response.h"
 #include "proxy/asio_readiness.h"
@@ -33,26 +34,31 @@ struct WriteInFlight {
 bool would_block(const boost::system::error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
+
+// Sends what the socket takes now, without waiting: the count sent (0 when its buffer is
+// full), or nullopt on an error. Both writers try this before an Asio write, which even when
+// it completes at once posts its completion, and the scheduler polls epoll (epoll_wait with
+// timeout 0) before running it.
+std::optional<std::size_t> send_now(Socket& socket, ByteView bytes) {
+  for (;;) {
+    const ssize_t n =
+        ::send(socket.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return std::nullopt;
+  }
+}
 }  // namespace
 
 Task<bool> write_all(Socket& socket, ByteView bytes) {
-  // One non-blocking send first: an Asio write that completes at once still posts its
-  // completion, and the scheduler polls epoll (epoll_wait with timeout 0) before running it.
   // Not while an Asio write is in flight on this worker: it might be on this socket, and
   // these bytes must not overtake its rest (Asio queues ours behind it).
   std::size_t sent = 0;
-  while (writes_pending == 0 && sent < bytes.size()) {
-    const ssize_t n = ::send(socket.native_handle(), bytes.data() + sent, bytes.size() - sent,
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;
-    } else {
-      co_return false;
-    }
+  if (writes_pending == 0 && !bytes.empty()) {
+    const auto now = send_now(socket, bytes);
+    if (!now) co_return false;
+    sent = *now;
   }
   if (sent == bytes.size()) co_return true;
   WriteInFlight in_flight;
@@ -118,13 +124,9 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
 }
 
 Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
-  boost::system::error_code ec;
-  std::size_t sent = socket.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
-  if (would_block(ec)) {
-    sent = 0;
-  } else if (ec) {
-    co_return false;
-  }
+  const auto now = send_now(socket, bytes);
+  if (!now) co_return false;
+  const std::size_t sent = *now;
   if (sent == bytes.size()) co_return true;
   spill.assign(bytes.begin() + static_cast<std::ptrdiff_t>(sent), bytes.end());
   WriteInFlight in_flight;

@@ -17,12 +17,12 @@
 
 namespace reservoir::proxy {
 
-// Where and as whom to log in. Built by the pool registry from the [databases] entry and the
-// auth_file; immutable once built (a new one is made when a client's SCRAM login supplies a
-// ClientKey the pool did not have).
 // ParameterStatus values a server reported at login, in name order.
 using ServerParams = std::vector<std::pair<std::string, std::string>>;
 
+// Where and as whom to log in. Built by the pool registry from the [databases] entry and the
+// auth_file; immutable once built (a new one is made when a client's SCRAM login supplies a
+// ClientKey the pool did not have).
 struct ServerTarget {
   std::string host;  // empty or "/dir": unix socket; otherwise a host name or address
   int port = 5432;
