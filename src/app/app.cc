@@ -41,7 +41,11 @@ App::App(std::shared_ptr<const config::Config> config,
          std::shared_ptr<const auth::CredentialStore> credentials)
     : config_(config), credentials_(credentials), pools_(config, credentials) {
   const int workers = resolve_workers(config_->settings.workers);
-  for (int i = 0; i < workers; ++i) loops_.push_back(std::make_unique<asio::io_context>(1));
+  for (int i = 0; i < workers; ++i) {
+    loops_.push_back(std::make_unique<asio::io_context>(1));
+    lots_.push_back(
+        std::make_unique<proxy::ParkingLot>(*loops_.back(), &proxy::ClientSession::wake_parked));
+  }
   pools_.set_workers(workers);
 }
 
@@ -194,9 +198,9 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       (void)co_await pause.async_wait(nothrow);
       continue;
     }
-    auto services = this->services();
+    auto services = session_services();
     proxy::apply_socket_options(socket, peer.protocol().family(),
-                                proxy::TcpOptions::from(services.config->settings));
+                                proxy::TcpOptions::from(services->config->settings));
     socket.non_blocking(true, ec);  // the relay reads and writes without blocking
     auto session = std::make_shared<proxy::ClientSession>(std::move(socket), proxy::peer_name(peer),
                                                           std::move(services));
@@ -207,6 +211,16 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
 proxy::Services App::services() {
   std::lock_guard lock(config_mu_);
   return proxy::Services{config_, credentials_, &scram_cache_, &pools_, &sessions_, this};
+}
+
+std::shared_ptr<const proxy::Services> App::session_services() {
+  std::lock_guard lock(config_mu_);
+  if (!session_services_ || session_services_->config != config_ ||
+      session_services_->credentials != credentials_) {
+    session_services_ = std::make_shared<const proxy::Services>(
+        proxy::Services{config_, credentials_, &scram_cache_, &pools_, &sessions_, this});
+  }
+  return session_services_;
 }
 
 // Upkeep twice a second: idle servers, min_pool_size and the reserve, and client timeouts.
@@ -306,14 +320,17 @@ int App::run() {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (std::size_t i = 1; i < loops_.size(); ++i) {
     guards.push_back(asio::make_work_guard(*loops_[i]));
-    threads.emplace_back([loop = loops_[i].get(), i] {
+    threads.emplace_back([loop = loops_[i].get(), lot = lots_[i].get(), i] {
       proxy::set_worker_index(static_cast<int>(i));
+      proxy::ParkingLot::set_current(lot);
       loop->run();
     });
   }
   http_.start();
   spdlog::info("reservoir ready with {} worker{}", loops_.size(), loops_.size() == 1 ? "" : "s");
+  proxy::ParkingLot::set_current(lots_[0].get());
   loops_[0]->run();
+  proxy::ParkingLot::set_current(nullptr);
   for (auto& t : threads) t.join();
   spdlog::info("reservoir stopped");
   return 0;

@@ -51,6 +51,9 @@ class App : public http::Source, public proxy::AdminBackend {
   proxy::Task<void> shut_down();
   void reload();
   proxy::Services services();
+  // The same, shared by every session accepted under one config snapshot: a session keeps
+  // a pointer to it rather than its own copy.
+  std::shared_ptr<const proxy::Services> session_services();
   Status listen_tcp(const std::string& address, int port);
   Status listen_unix(const std::string& path);
   Status share_listeners();
@@ -62,11 +65,14 @@ class App : public http::Source, public proxy::AdminBackend {
   std::mutex config_mu_;  // guards the two snapshots below, swapped by reload()
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<const auth::CredentialStore> credentials_;
+  std::shared_ptr<const proxy::Services> session_services_;  // for config_ and credentials_
   auth::ScramSecretCache scram_cache_;
   proxy::PoolRegistry pools_;
   proxy::SessionRegistry sessions_;
   // One event loop per worker thread; index 0 also runs listeners, signals and upkeep.
   std::vector<std::unique_ptr<asio::io_context>> loops_;
+  // Each loop's parked clients (proxy/parking_lot.h); destroyed before the loops.
+  std::vector<std::unique_ptr<proxy::ParkingLot>> lots_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::string unix_socket_path_;
   bool stopping_ = false;

@@ -31,7 +31,7 @@ void ready(Bytes& out) { protocol::ReadyForQuery{'I'}.encode(out); }
 Task<std::string> ClientSession::serve_admin() {
   const bool admin = listed(settings_.admin_users, user_);
   const bool stats = admin || listed(settings_.stats_users, user_);
-  if (!stats || services_.admin == nullptr) {
+  if (!stats || services_->admin == nullptr) {
     const Error refused = make_error(
         "28000", fmt::format("not allowed: user \"{}\" is not in admin_users or stats_users, "
                              "so it cannot use the admin console \"{}\"",
@@ -50,7 +50,7 @@ Task<std::string> ClientSession::serve_admin() {
       {"DateStyle", "ISO, MDY"},
       {"integer_datetimes", "on"},
       {"standard_conforming_strings", "on"},
-      {"application_name", startup_.get("application_name")},
+      {"application_name", application_name_},
   };
   for (const auto& [name, value] : params) protocol::ParameterStatus{name, value}.encode(out);
   protocol::BackendKeyData{key_.pid, key_.secret}.encode(out);
@@ -62,7 +62,7 @@ Task<std::string> ClientSession::serve_admin() {
 
   bool skip_until_sync = false;
   for (;;) {
-    auto frame = co_await read_frame(client_, reader_);
+    auto frame = co_await read_frame(client_, rp().reader);
     if (!frame) co_return frame.error().message;
     if (shutting_down_) co_return "shutdown";
     out.clear();
@@ -105,12 +105,12 @@ Task<void> ClientSession::run_admin_query(const std::string& sql, bool admin, By
     co_return;
   }
   if (command->verb == admin::Verb::Show) {
-    admin::encode_result(admin::show(command->what, services_.admin->admin_snapshot()), "SHOW",
+    admin::encode_result(admin::show(command->what, services_->admin->admin_snapshot()), "SHOW",
                          out);
     co_return;
   }
   spdlog::info("admin console {}@{}: {}", user_, peer_, sql);
-  auto done = co_await services_.admin->admin_run(*command, client_.get_executor());
+  auto done = co_await services_->admin->admin_run(*command, client_.get_executor());
   if (!done) {
     append_error(out, "ERROR", done.error().sqlstate, done.error().message);
     co_return;

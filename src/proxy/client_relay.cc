@@ -41,7 +41,10 @@ void ClientSession::set_phase(Phase phase) {
 void ClientSession::end(RelayEnd why, Error error) {
   if (end_ != RelayEnd::None) return;
   end_ = why;
-  end_error_ = std::move(error);
+  if (!error.message.empty() || error.sqlstate != Error{}.sqlstate) {
+    end_error_ = std::make_unique<Error>(std::move(error));
+  }
+  if (lot_fd_ >= 0) return leave_lot();  // parked: resume() sees end_ and finishes
   boost::system::error_code ec;
   client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
   rp().release_gate.cancel();
@@ -51,9 +54,9 @@ void ClientSession::end(RelayEnd why, Error error) {
 }
 
 void ClientSession::hold(ServerConn* server) {
-  std::lock_guard lock(cancel_mu_);
+  std::lock_guard lock(cancel_lock_);
   if (server == nullptr) {
-    held_target_.reset();
+    held_target_ = {};
   } else {
     held_target_ = CancelTarget{server->target(), server->backend_pid(), server->backend_secret()};
   }
@@ -86,7 +89,7 @@ Task<void> ClientSession::client_reader() {
   set_phase(held_ ? Phase::Held : Phase::Idle);
   while (end_ == RelayEnd::None) {
     ReadResult read;
-    if (unread_.empty()) {
+    if (rp().unread.empty()) {
       reading_client_ = true;
       read = co_await read_ready(client_, rp().client_landing);
       reading_client_ = false;
@@ -228,10 +231,11 @@ Task<void> ClientSession::client_reader() {
 // just read: copied into scratch(), at most a scratch buffer at a time.
 ReadResult ClientSession::take_unread() {
   auto buf = scratch();
-  const std::size_t n = std::min(unread_.size(), buf.size());
-  std::copy_n(unread_.begin(), n, buf.begin());
-  unread_.erase(unread_.begin(), unread_.begin() + static_cast<std::ptrdiff_t>(n));
-  if (unread_.empty()) Bytes().swap(unread_);
+  Bytes& unread = rp().unread;
+  const std::size_t n = std::min(unread.size(), buf.size());
+  std::copy_n(unread.begin(), n, buf.begin());
+  unread.erase(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(n));
+  if (unread.empty()) Bytes().swap(unread);
   return ReadResult{{}, ByteView(buf.data(), n), false};
 }
 
@@ -300,7 +304,7 @@ Task<void> ClientSession::reset_session(ServerConn& server) {
   if (auto reset = co_await run_on_server(server, sql); !reset) {
     spdlog::warn("client {}: \"{}\" failed on a server it was pinned to ({}); closing it", peer_,
                  sql, reset.error().message);
-    services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+    services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
     held_.reset();
     co_return;
   }
@@ -321,10 +325,10 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     n.encode(out);
     ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   };
-  auto lease = co_await services_.pools->acquire(*pool_, client_.get_executor(),
-                                                 logged_in_ ? notice : PoolRegistry::WaitNotice{});
+  auto lease = co_await services_->pools->acquire(*pool_, client_.get_executor(),
+                                                  logged_in_ ? notice : PoolRegistry::WaitNotice{});
   if (lease && shutting_down_) {
-    services_.pools->release(*pool_, std::move(*lease), client_.get_executor());
+    services_->pools->release(*pool_, std::move(*lease), client_.get_executor());
     lease = make_error("57P01", "terminating connection due to administrator command");
   }
   if (lease) {
@@ -343,7 +347,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     }
     spdlog::warn("client {}: could not apply its settings on a server: {}", peer_,
                  synced.error().message);
-    services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+    services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
     held_.reset();
     lease = synced.error();
   }
@@ -505,7 +509,7 @@ Task<void> ClientSession::release_server(bool rollback_first) {
   held_->server->statements().end_transaction();
   if (rollback_first) {
     if (auto rolled = co_await run_on_server(*held_->server, "ROLLBACK"); !rolled) {
-      services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+      services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
       held_.reset();
     }
   }
@@ -513,7 +517,7 @@ Task<void> ClientSession::release_server(bool rollback_first) {
   if (held_ && server_dirty_) co_await reset_session(*held_->server);
   server_dirty_ = false;
   if (held_) {
-    services_.pools->release(*pool_, std::move(*held_), client_.get_executor());
+    services_->pools->release(*pool_, std::move(*held_), client_.get_executor());
     held_.reset();
   }
   settings_touched_ = false;
@@ -547,7 +551,7 @@ Task<void> ClientSession::capture_and_reset(ServerConn& server) {
   }
   spdlog::warn("client {}: could not reset a server's settings ({}); closing it", peer_,
                rows.error().message);
-  services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
+  services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
   held_.reset();
 }
 
@@ -562,7 +566,7 @@ bool ClientSession::server_idle() const {
 // Ends the session: tells the client why if it is still there, and returns the server to
 // its pool clean (rolled back, reset) or closes it.
 Task<std::string> ClientSession::finish() {
-  const auto cfg = services_.pools->config();
+  const auto cfg = services_->pools->config();
   const config::Settings& current = cfg->settings;
   const Executor ex = client_.get_executor();
   std::string reason;
@@ -583,23 +587,23 @@ Task<std::string> ClientSession::finish() {
       server_usable = false;
       break;
     case RelayEnd::ClientProtocolError:
-      co_await send_fatal(end_error_);
-      reason = "client protocol error: " + end_error_.message;
+      co_await send_fatal(end_error());
+      reason = "client protocol error: " + end_error().message;
       break;
     case RelayEnd::ServerProtocolError:
       co_await send_fatal(
-          make_error("08P01", "invalid message from server: " + end_error_.message));
+          make_error("08P01", "invalid message from server: " + end_error().message));
       reason = "server protocol error";
       server_usable = false;
       break;
     case RelayEnd::Shutdown:
-      if (rp().from_server.at_boundary()) co_await send_fatal(end_error_);
+      if (rp().from_server.at_boundary()) co_await send_fatal(end_error());
       reason = "shutdown";
       server_usable = false;
       break;
     case RelayEnd::Timeout:
     case RelayEnd::PoolError:
-      reason = end_error_.message;
+      reason = end_error().message;
       break;
   }
   hold(nullptr);
@@ -607,13 +611,13 @@ Task<std::string> ClientSession::finish() {
   Lease lease = std::move(*held_);
   held_.reset();
   if (!server_usable || !server_idle()) {
-    services_.pools->discard(*pool_, std::move(lease), ex);
+    services_->pools->discard(*pool_, std::move(lease), ex);
     co_return reason + " (its server was busy or lost, closed)";
   }
   const char status = rp().from_server.ready_status();
   if (status == 'T' || status == 'E') {
     if (auto rolled = co_await run_on_server(*lease.server, "ROLLBACK"); !rolled) {
-      services_.pools->discard(*pool_, std::move(lease), ex);
+      services_->pools->discard(*pool_, std::move(lease), ex);
       co_return reason + " (rollback failed, server closed)";
     }
   }
@@ -625,13 +629,13 @@ Task<std::string> ClientSession::finish() {
   if (!cleanup.empty()) {
     if (auto reset = co_await run_on_server(*lease.server, cleanup); !reset) {
       spdlog::warn("pool {}: \"{}\" failed: {}", pool_->name(), cleanup, reset.error().message);
-      services_.pools->discard(*pool_, std::move(lease), ex);
+      services_->pools->discard(*pool_, std::move(lease), ex);
       co_return reason + " (reset failed, server closed)";
     }
     lease.server->note_reset();
     if (pinned || may_drop_statements(cleanup)) lease.server->statements().clear();
   }
-  services_.pools->release(*pool_, std::move(lease), ex);
+  services_->pools->release(*pool_, std::move(lease), ex);
   co_return reason;
 }
 
@@ -684,7 +688,7 @@ void ClientSession::check_timeouts(TimePoint now, const config::Settings& settin
             fmt::format("query_timeout ({}s) exceeded: Reservoir is cancelling the statement",
                         query_timeout))
             .encode(out);
-        ::send(self->client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::send(self->client_fd(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       }
       if (target) {
         asio::co_spawn(

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -27,16 +28,17 @@ constexpr int kMaxNegotiations = 2;
 
 }  // namespace
 
-ClientSession::ClientSession(Socket socket, std::string peer, Services services)
+ClientSession::ClientSession(Socket socket, std::string peer,
+                             std::shared_ptr<const Services> services)
     : client_(std::move(socket)),
       services_(std::move(services)),
-      settings_(services_.config->settings),
-      reader_(services_.config->settings.max_packet_size) {
+      settings_(services_->config->settings) {
   peer_ = std::move(peer);
 }
 
 ClientSession::RelayParts& ClientSession::make_relay_parts() const {
-  relay_parts_ = std::make_unique<RelayParts>(const_cast<Socket&>(client_).get_executor());
+  relay_parts_ = std::make_unique<RelayParts>(const_cast<Socket&>(client_).get_executor(),
+                                              settings_.max_packet_size);
   return *relay_parts_;
 }
 
@@ -50,7 +52,7 @@ Task<void> ClientSession::run() {
 // The client has gone (or was sent away): the one line at disconnect, and the socket closed.
 void ClientSession::conclude(const std::string& reason) {
   if (login_timer_) login_timer_->cancel();
-  if (key_.pid != 0) services_.sessions->remove(key_);
+  if (key_.pid != 0) services_->sessions->remove(key_);
   if (!user_.empty()) {
     spdlog::info("client {} {}@{} disconnected: {}", peer_, user_, database_, reason);
   } else {
@@ -78,12 +80,15 @@ void ClientSession::park() {
   // The relay's coroutines have ended: its landing buffer, scanners, timers and the buffers
   // of the last request go (their contents are spent once the reader waits), unless
   // something is still half-way (bytes not yet written, a message cut by a read).
-  if (relay_parts_ && relay_parts_->to_server_spill.empty() &&
+  if (relay_parts_ && relay_parts_->unread.empty() && relay_parts_->to_server_spill.empty() &&
       relay_parts_->to_client_spill.empty() && relay_parts_->from_client.at_boundary() &&
       relay_parts_->from_server.at_boundary()) {
     relay_parts_.reset();
   } else if (relay_parts_) {
     Bytes().swap(relay_parts_->pending);
+  }
+  if (auto* lot = ParkingLot::current(); lot != nullptr && lot->usable() && enter_lot(*lot)) {
+    return;
   }
   client_.async_receive(asio::buffer(park_probe_), asio::socket_base::message_peek,
                         [self = shared_from_this()](boost::system::error_code, std::size_t) {
@@ -92,8 +97,52 @@ void ClientSession::park() {
                         });
 }
 
+// Takes the socket out of Asio (which frees Asio's state for it) into the lot. False, with
+// the socket still in Asio, if that cannot be done.
+bool ClientSession::enter_lot(ParkingLot& lot) {
+  boost::system::error_code ec;
+  if (family_ == 0) {
+    const auto local = client_.local_endpoint(ec);
+    if (ec) return false;
+    family_ = local.protocol().family();
+  }
+  const int fd = client_.release(ec);
+  if (ec) return false;
+  if (!lot.add(fd, this)) {
+    client_.assign(Socket::protocol_type(family_, 0), fd, ec);
+    if (ec) {
+      spdlog::warn("client {}: cannot park or watch its socket: {}", peer_, ec.message());
+      ::close(fd);
+    }
+    return false;
+  }
+  lot_fd_ = fd;
+  lot_self_ = shared_from_this();
+  return true;
+}
+
+void ClientSession::wake_parked(void* guest) { static_cast<ClientSession*>(guest)->leave_lot(); }
+
+// The socket goes back to Asio and the relay resumes: the client sent something or hung up
+// (the lot's wake), or the session is being ended (end()).
+void ClientSession::leave_lot() {
+  if (lot_fd_ < 0) return;
+  const int fd = std::exchange(lot_fd_, -1);
+  if (auto* lot = ParkingLot::current()) lot->remove(fd);
+  auto self = std::move(lot_self_);
+  boost::system::error_code ec;
+  client_.assign(Socket::protocol_type(family_, 0), fd, ec);
+  if (ec) {
+    spdlog::warn("client {}: cannot watch its socket again: {}", peer_, ec.message());
+    ::close(fd);
+    end_ = RelayEnd::ClientGone;
+  }
+  asio::co_spawn(client_.get_executor(), resume(), asio::detached);
+}
+
 // The parked client sent something, went away, or the session is being ended (end()
-// cancels the peek): the relay goes on where it stopped.
+// cancels the peek or takes the socket back from the lot): the relay goes on where it
+// stopped.
 Task<void> ClientSession::resume() {
   auto self = shared_from_this();
   parked_ = false;
@@ -118,7 +167,7 @@ Task<void> ClientSession::login_watchdog() {
 // The life of a client, top to bottom.
 Task<std::string> ClientSession::serve() {
   if (auto refused = co_await log_in()) co_return std::move(*refused);
-  if (end_ == RelayEnd::None && may_park_ && !held_ && unread_.empty()) {
+  if (end_ == RelayEnd::None && may_park_ && !held_ && rp().unread.empty()) {
     // A pooled client starts parked: its first request starts the relay (resume()), and one
     // that stays idle never holds relay frames. (Parking later, from the sweeper, would cost
     // a never-used idle client about 3 KiB more: the freed frames leave holes in the heap.)
@@ -136,7 +185,7 @@ Task<std::string> ClientSession::serve() {
 // On success the client counts as logged in and the login timer stops.
 Task<Result<ClientAuthOutcome>> ClientSession::authenticate() {
   auto authenticated = co_await authenticate_client(
-      client_, reader_, settings_, *services_.credentials, *services_.scram_cache, user_);
+      client_, rp().reader, settings_, *services_->credentials, *services_->scram_cache, user_);
   if (!authenticated) {
     co_await send_fatal(authenticated.error());
     co_return authenticated;
@@ -154,14 +203,14 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   }
   auto startup = co_await read_startup();
   if (!startup) co_return startup.error().message;
-  startup_ = std::move(*startup);
-  application_name_ = startup_.get("application_name");
-  user_ = startup_.get("user");
-  database_ = startup_.has("database") && !startup_.get("database").empty()
-                  ? startup_.get("database")
+  const protocol::StartupMessage& startup_message = *startup;
+  application_name_ = startup_message.get("application_name");
+  user_ = startup_message.get("user");
+  database_ = startup_message.has("database") && !startup_message.get("database").empty()
+                  ? startup_message.get("database")
                   : user_;
 
-  auto key = services_.sessions->add(shared_from_this(), settings_.max_client_conn);
+  auto key = services_->sessions->add(shared_from_this(), settings_.max_client_conn);
   if (!key) {
     co_await send_fatal(make_error(
         "53300", fmt::format("too many clients: max_client_conn={}", settings_.max_client_conn)));
@@ -170,7 +219,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   key_ = *key;
   if (is_admin_database(database_)) co_return co_await serve_admin();
 
-  auto pool = services_.pools->find_pool(database_, user_);
+  auto pool = services_->pools->find_pool(database_, user_);
   if (!pool) {
     co_await send_fatal(pool.error());
     co_return pool.error().message;
@@ -189,18 +238,17 @@ Task<std::optional<std::string>> ClientSession::log_in() {
                                        pool_->name(), peer_, user_, database_, application_name_));
   }
   if (!authenticated->scram_client_key.empty()) {
-    services_.pools->learn_scram_key(*pool_, authenticated->scram_client_key);
+    services_->pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }
-  settings_wanted_ = requested_settings(startup_, settings_.ignore_startup_parameters);
-  startup_ = {};  // all it is still needed for is in settings_wanted_ and application_name_
+  settings_wanted_ = requested_settings(startup_message, settings_.ignore_startup_parameters);
   // The login reader is done (the relay reads on its own): free its buffer, so an idle
   // client keeps nothing from its login. What the client already sent beyond its login
   // messages (it did not wait for ReadyForQuery) goes to the relay first.
-  if (reader_.buffered() > 0) {
-    const ByteView rest = reader_.take_rest();
-    unread_.assign(rest.begin(), rest.end());
+  if (rp().reader.buffered() > 0) {
+    const ByteView rest = rp().reader.take_rest();
+    rp().unread.assign(rest.begin(), rest.end());
   }
-  reader_ = protocol::FrameReader(settings_.max_packet_size);
+  rp().reader = protocol::FrameReader(settings_.max_packet_size);
 
   // The exchange's last message, AuthenticationOk and the welcome go out in one write when
   // no server is needed first (one packet, one wake-up of the client).
@@ -210,16 +258,16 @@ Task<std::optional<std::string>> ClientSession::log_in() {
                database_, application_name_, config::to_string(mode_));
 
   // Session mode lends the server now; other modes only learn the server's parameters.
-  auto pool_params = services_.pools->server_params(*pool_);
+  auto pool_params = services_->pools->server_params(*pool_);
   const bool lend_now = mode_ == config::PoolMode::Session || !pool_params ||
                         pool_params->empty() ||
-                        !services_.pools->settings_known(*pool_, settings_wanted_);
+                        !services_->pools->settings_known(*pool_, settings_wanted_);
   if (lend_now) {
     // The client hears it is in while a server is found.
     if (!co_await write_all(client_, out)) co_return "client went away during login";
     out.clear();
-    if (!co_await attach_server(0)) co_return end_error_.message;
-    services_.pools->learn_settings(*pool_, settings_wanted_);
+    if (!co_await attach_server(0)) co_return end_error().message;
+    services_->pools->learn_settings(*pool_, settings_wanted_);
   }
   if (held_) pool_params = std::make_shared<const ServerParams>(held_->server->reported_params());
   if (held_ && mode_ != config::PoolMode::Session) co_await release_server();
@@ -271,7 +319,7 @@ Task<Result<protocol::StartupMessage>> ClientSession::read_startup() {
     if (auto* msg = std::get_if<protocol::StartupMessage>(&*decoded)) {
       // Anything the client sent after its StartupMessage (a password, or with trust a first
       // query) is read by login and then by the relay, in order.
-      reader_.append(rest);
+      rp().reader.append(rest);
       if ((msg->version & 0xffff) != 0) {
         // A newer 3.x minor version: say what we speak and go on (PostgreSQL does the same).
         protocol::NegotiateProtocolVersion nego;
@@ -297,7 +345,7 @@ Task<Result<protocol::StartupMessage>> ClientSession::read_startup() {
 }
 
 Task<void> ClientSession::handle_cancel(const protocol::CancelRequest& request) {
-  auto session = services_.sessions->find(BackendKey{request.pid, request.secret});
+  auto session = services_->sessions->find(BackendKey{request.pid, request.secret});
   if (!session) {
     spdlog::debug("client {}: cancel request for unknown key ignored", peer_);
     co_return;
@@ -338,11 +386,17 @@ void ClientSession::send_fatal_now(const Error& error, bool then_ready) {
   Bytes out;
   append_error(out, "FATAL", error.sqlstate, error.message);
   if (then_ready) protocol::ReadyForQuery{'I'}.encode(out);
-  ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::send(client_fd(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+const Error& ClientSession::end_error() const {
+  static const Error none{};
+  return end_error_ ? *end_error_ : none;
 }
 
 std::optional<ClientSession::CancelTarget> ClientSession::cancel_target() {
-  std::lock_guard lock(cancel_mu_);
+  std::lock_guard lock(cancel_lock_);
+  if (held_target_.target == nullptr) return std::nullopt;
   return held_target_;
 }
 

@@ -20,6 +20,7 @@
 
 #include "auth/scram_secret_cache.h"
 #include "auth/userlist.h"
+#include "common/spin_lock.h"
 #include "config/config.h"
 #include "protocol/message_scanner.h"
 #include "protocol/sql_classify.h"
@@ -27,6 +28,7 @@
 #include "proxy/admin_backend.h"
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
+#include "proxy/parking_lot.h"
 #include "proxy/pool_registry.h"
 #include "proxy/prepared_relay.h"
 #include "proxy/relay_meter.h"
@@ -63,16 +65,20 @@ enum class RelayEnd {
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   // `peer` names the client in logs ("host:port", "unix").
-  ClientSession(Socket socket, std::string peer, Services services);
+  ClientSession(Socket socket, std::string peer, std::shared_ptr<const Services> services);
 
   // Serves the client until it leaves; logs one line at connect and one at disconnect.
   Task<void> run();
 
   // An idle client (no server held, nothing pending) is parked after kParkAfter: its relay
-  // coroutines end, and a one-byte MSG_PEEK receive (an Asio op holding only a reference to
-  // the session) waits for its next bytes, then resume() starts the relay again. So an idle
-  // client costs its ClientSession and that op, not a stack of coroutine frames.
+  // coroutines end, its RelayParts go, and its socket moves from Asio to the worker's
+  // ParkingLot (parking_lot.h) until it sends something; then resume() starts the relay
+  // again. So an idle client costs this object and a kernel epoll entry, nothing more.
   static constexpr Duration kParkAfter = std::chrono::milliseconds(500);
+
+  // The ParkingLot's wake function: `guest` is a session parked there; it takes its socket
+  // back and resumes. Called on the session's own thread.
+  static void wake_parked(void* guest);
 
   // Asks the session to end with 57P01 (Reservoir shutting down). Any thread.
   void shut_down();
@@ -132,7 +138,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<bool> refuse(const Error& error, std::uint64_t requests, char status = 'I');
 
   // --- admin console (admin_console.cc) ---
-  Task<std::string> serve_admin();
+  Task<std::string> serve_admin();  // after login's startup and authentication
   Task<void> run_admin_query(const std::string& sql, bool admin, Bytes& out);
 
   // --- relay (client_relay.cc) ---
@@ -157,29 +163,21 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void track_server_message(const protocol::MessageHeader& h, ByteView chunk, ServerConn& server);
 
   Socket client_;
-  Services services_;
+  std::shared_ptr<const Services> services_;  // shared by the clients of one config snapshot
   const config::Settings& settings_;
-  protocol::FrameReader reader_;
-  protocol::StartupMessage startup_;  // until login has taken what it needs
-  std::string application_name_;      // set before the session is registered; then read-only
+  std::string application_name_;  // set before the session is registered; then read-only
   BackendKey key_{};
   std::string peer_;
   std::string database_;
   std::string user_;
   std::unique_ptr<asio::steady_timer> login_timer_;  // while logging in (login_watchdog)
-  std::atomic<bool> logged_in_{false};
   TimePoint connected_at_ = SteadyClock::now();
   RelayMeter meter_;  // counts for the pool's metrics (relay_meter.h)
-  std::atomic<bool> shutting_down_{false};
 
   // Relay state; touched only on the session's own thread.
   PoolState* pool_ = nullptr;
-  config::PoolMode mode_ = config::PoolMode::Session;
   std::optional<Lease> held_;
   SettingList settings_wanted_;  // startup settings plus SETs captured from the client
-  // Named prepared statements across servers (transaction and statement mode, unless
-  // max_prepared_statements = 0); see prepared_relay.h.
-  bool prepared_on_ = false;
   // Transaction and statement mode state, made when the client first sends something (an
   // idle client does not pay for it): its prepared statements (prepared_relay.h), what it
   // holds in its server's session (transaction_mode_pinning; while pins.pinned() the server
@@ -196,11 +194,21 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     return *tx_mode_;
   }
   bool pinned() const { return tx_mode_ && tx_mode_->pins.pinned(); }
-  bool pin_refused_ = false;   // pinning is off and the chunk needs it: refuse it
-  bool server_dirty_ = false;  // the held server was pinned: reset it before giving it back
   std::uint64_t replies_expected_ = 0;  // Query, Sync, FunctionCall: one ReadyForQuery each
   std::uint64_t replies_seen_ = 0;
+  // The small fields sit together, so that an idle client's object carries no padding.
   int unsynced_ = 0;  // extended-protocol messages since the last Sync
+  RelayEnd end_ = RelayEnd::None;
+  config::PoolMode mode_ = config::PoolMode::Session;
+  std::atomic<bool> logged_in_{false};
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> query_cancel_sent_{false};  // read by the timeout sweeper
+  std::atomic<Phase> phase_{Phase::Login};      // read by the timeout sweeper
+  // Named prepared statements across servers (transaction and statement mode, unless
+  // max_prepared_statements = 0); see prepared_relay.h.
+  bool prepared_on_ = false;
+  bool pin_refused_ = false;   // pinning is off and the chunk needs it: refuse it
+  bool server_dirty_ = false;  // the held server was pinned: reset it before giving it back
   bool writing_to_server_ = false;
   bool writing_to_client_ = false;    // server_reader is mid-write: no message of ours now
   bool releasing_ = false;            // server being cleaned and given back
@@ -220,24 +228,36 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::atomic<bool> may_park_{false};    // a transaction or statement pool client; any thread
   std::atomic<bool> park_asked_{false};  // a request_park() is posted or done; any thread
   std::array<std::uint8_t, 1> park_probe_{};
+  SpinLock cancel_lock_;  // guards held_target_ against CancelRequests from other threads
+  // Parked in this worker's ParkingLot (parking_lot.h): the socket is out of Asio, this is
+  // its fd, and the lot's wake (or end()) gives it back. The session keeps itself alive
+  // meanwhile, as the peek operation's handler does where there is no lot.
+  int lot_fd_ = -1;
+  int family_ = 0;  // the client socket's address family, to give the fd back to Asio
+  std::shared_ptr<ClientSession> lot_self_;
+  bool enter_lot(ParkingLot& lot);
+  void leave_lot();
+  int client_fd() { return lot_fd_ >= 0 ? lot_fd_ : client_.native_handle(); }
   void request_park();
   void park();
   Task<void> resume();
   void conclude(const std::string& reason);
-  Bytes unread_;  // sent by the client during login after its last login message; relayed first
   ReadResult take_unread();
-  RelayEnd end_ = RelayEnd::None;
-  Error end_error_;
+  // Why the relay ended, when it says more than end_ (most ends need no message).
+  std::unique_ptr<Error> end_error_;
+  const Error& end_error() const;
   // What only a running relay uses, about 1 KB: made when the client is read from (login,
   // or the first request after parking) and freed when it parks, so a parked client costs
   // the rest of this object only.
   struct RelayParts {
-    explicit RelayParts(const Socket::executor_type& ex)
-        : reader_exit(ex), server_wake(ex), release_gate(ex) {}
+    RelayParts(const Socket::executor_type& ex, std::uint32_t max_packet_size)
+        : reader(max_packet_size), reader_exit(ex), server_wake(ex), release_gate(ex) {}
     std::array<std::uint8_t, 256> client_landing;  // first bytes of each read (read_ready)
+    protocol::FrameReader reader;  // whole client messages: login and the admin console
     protocol::MessageScanner from_client;
     protocol::MessageScanner from_server;
-    Bytes pending;                    // a request kept while the client waits for a server
+    Bytes unread;   // sent by the client during login after its last login message; relayed first
+    Bytes pending;  // a request kept while the client waits for a server
     Bytes to_server_spill;            // bytes the server could not take yet
     Bytes to_client_spill;            // bytes the client could not take yet
     asio::steady_timer reader_exit;   // cancelled when the server reader stops
@@ -255,13 +275,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   RelayParts& make_relay_parts() const;
 
   // Read by the timeout sweeper from another thread.
-  std::atomic<Phase> phase_{Phase::Login};
   std::atomic<TimePoint::rep> phase_since_{0};
   std::atomic<TimePoint::rep> tx_since_{0};
-  std::atomic<bool> query_cancel_sent_{false};
 
-  std::mutex cancel_mu_;  // guards held_target_ against CancelRequests from other threads
-  std::optional<CancelTarget> held_target_;
+  CancelTarget held_target_;  // target == nullptr: none
 };
 
 }  // namespace reservoir::proxy

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -29,16 +30,15 @@ class RelayMeter {
   // Only the text of Query and Parse is kept, never Bind's parameter values.
   static constexpr std::size_t kSlowTextLimit = 200;
   void enable_slow_log(Duration threshold, std::string who) {
-    slow_threshold_ = threshold;
-    slow_who_ = std::move(who);
+    slow_ = std::make_unique<SlowLog>(SlowLog{threshold, std::move(who), {}});
   }
 
   // A client message header seen by the relay's scanner: keeps the statement text when the
   // slow query log is on (one branch otherwise).
   void on_client_message(const protocol::MessageHeader& h, ByteView chunk) {
-    if (slow_threshold_ == Duration::zero()) return;
+    if (!slow_) return;
     if (h.type != 'Q' && h.type != 'P') return;
-    slow_text_.clear();
+    slow_->text.clear();
     if (h.straddled || h.offset + 5 > chunk.size()) return;
     const std::size_t stop = std::min<std::size_t>(h.end, chunk.size());
     std::string_view body(reinterpret_cast<const char*>(chunk.data()) + h.offset + 5,
@@ -48,7 +48,7 @@ class RelayMeter {
       body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
     }
     body = body.substr(0, std::min(body.find('\0'), kSlowTextLimit));
-    slow_text_.assign(body);
+    slow_->text.assign(body);
   }
 
   // Client bytes forwarded to the server, carrying `requests` new requests.
@@ -94,7 +94,7 @@ class RelayMeter {
     cell_->queries.add();
     if (outstanding_ > 0) {
       cell_->query_time.observe(now - query_start_);
-      if (slow_threshold_ > Duration::zero() && now - query_start_ > slow_threshold_) {
+      if (slow_ && now - query_start_ > slow_->threshold) {
         log_slow(now - query_start_);
       }
       --outstanding_;
@@ -132,14 +132,19 @@ class RelayMeter {
   void log_slow(Duration took) const {
     spdlog::warn("slow query: {:.3f} s (slow_query_threshold={:.3f} s) {}: {}",
                  std::chrono::duration<double>(took).count(),
-                 std::chrono::duration<double>(slow_threshold_).count(), slow_who_,
-                 slow_text_.empty() ? "(statement text not captured)" : slow_text_);
+                 std::chrono::duration<double>(slow_->threshold).count(), slow_->who,
+                 slow_->text.empty() ? "(statement text not captured)" : slow_->text);
   }
 
   observability::PoolMetricsCell* cell_ = nullptr;
-  Duration slow_threshold_{};  // zero: off
-  std::string slow_who_;
-  std::string slow_text_;  // first kSlowTextLimit characters of the latest statement
+  // The slow query log, where it is on: most clients never have one, and an idle client
+  // should not carry its strings.
+  struct SlowLog {
+    Duration threshold;
+    std::string who;
+    std::string text;  // first kSlowTextLimit characters of the latest statement
+  };
+  std::unique_ptr<SlowLog> slow_;
   TimePoint query_start_{};
   TimePoint tx_start_{};
   std::uint64_t outstanding_ = 0;
