@@ -202,8 +202,8 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
     proxy::apply_socket_options(socket, peer.protocol().family(),
                                 proxy::TcpOptions::from(services->config->settings));
     socket.non_blocking(true, ec);  // the relay reads and writes without blocking
-    auto session = std::make_shared<proxy::ClientSession>(std::move(socket), proxy::peer_name(peer),
-                                                          std::move(services));
+    auto session = std::make_shared<proxy::ClientSession>(
+        std::move(socket), peer.protocol().family(), proxy::peer_name(peer), std::move(services));
     asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);
   }
 }

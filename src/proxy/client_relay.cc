@@ -44,7 +44,7 @@ void ClientSession::end(RelayEnd why, Error error) {
   if (!error.message.empty() || error.sqlstate != Error{}.sqlstate) {
     end_error_ = std::make_unique<Error>(std::move(error));
   }
-  if (lot_fd_ >= 0) return leave_lot();  // parked: resume() sees end_ and finishes
+  if (lot_fd_ >= 0) return leave_lot(/*woken=*/false);  // parked: resume() sees end_ and finishes
   boost::system::error_code ec;
   client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
   rp().release_gate.cancel();

@@ -28,11 +28,12 @@ constexpr int kMaxNegotiations = 2;
 
 }  // namespace
 
-ClientSession::ClientSession(Socket socket, std::string peer,
+ClientSession::ClientSession(Socket socket, int family, std::string peer,
                              std::shared_ptr<const Services> services)
     : client_(std::move(socket)),
       services_(std::move(services)),
-      settings_(services_->config->settings) {
+      settings_(services_->config->settings),
+      family_(family) {
   peer_ = std::move(peer);
 }
 
@@ -101,14 +102,10 @@ void ClientSession::park() {
 // the socket still in Asio, if that cannot be done.
 bool ClientSession::enter_lot(ParkingLot& lot) {
   boost::system::error_code ec;
-  if (family_ == 0) {
-    const auto local = client_.local_endpoint(ec);
-    if (ec) return false;
-    family_ = local.protocol().family();
-  }
   const int fd = client_.release(ec);
   if (ec) return false;
-  if (!lot.add(fd, this)) {
+  if (!lot.add(fd, this, lot_known_)) {
+    lot_known_ = false;
     client_.assign(Socket::protocol_type(family_, 0), fd, ec);
     if (ec) {
       spdlog::warn("client {}: cannot park or watch its socket: {}", peer_, ec.message());
@@ -117,18 +114,25 @@ bool ClientSession::enter_lot(ParkingLot& lot) {
     return false;
   }
   lot_fd_ = fd;
+  lot_known_ = true;
   lot_self_ = shared_from_this();
   return true;
 }
 
-void ClientSession::wake_parked(void* guest) { static_cast<ClientSession*>(guest)->leave_lot(); }
+void ClientSession::wake_parked(void* guest) {
+  static_cast<ClientSession*>(guest)->leave_lot(/*woken=*/true);
+}
 
 // The socket goes back to Asio and the relay resumes: the client sent something or hung up
-// (the lot's wake), or the session is being ended (end()).
-void ClientSession::leave_lot() {
+// (`woken` by the lot, whose entry for it is now disarmed), or the session is being ended
+// (end(): the armed entry is removed).
+void ClientSession::leave_lot(bool woken) {
   if (lot_fd_ < 0) return;
   const int fd = std::exchange(lot_fd_, -1);
-  if (auto* lot = ParkingLot::current()) lot->remove(fd);
+  if (!woken) {
+    if (auto* lot = ParkingLot::current()) lot->remove(fd);
+    lot_known_ = false;
+  }
   auto self = std::move(lot_self_);
   boost::system::error_code ec;
   client_.assign(Socket::protocol_type(family_, 0), fd, ec);

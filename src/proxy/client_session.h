@@ -65,7 +65,9 @@ enum class RelayEnd {
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   // `peer` names the client in logs ("host:port", "unix").
-  ClientSession(Socket socket, std::string peer, std::shared_ptr<const Services> services);
+  // `family`: the socket's address family (AF_INET, AF_INET6, AF_UNIX).
+  ClientSession(Socket socket, int family, std::string peer,
+                std::shared_ptr<const Services> services);
 
   // Serves the client until it leaves; logs one line at connect and one at disconnect.
   Task<void> run();
@@ -233,10 +235,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // its fd, and the lot's wake (or end()) gives it back. The session keeps itself alive
   // meanwhile, as the peek operation's handler does where there is no lot.
   int lot_fd_ = -1;
-  int family_ = 0;  // the client socket's address family, to give the fd back to Asio
+  int family_;              // the client socket's address family, to give the fd back to Asio
+  bool lot_known_ = false;  // the fd is in the lot's set (disarmed) from an earlier stay
   std::shared_ptr<ClientSession> lot_self_;
   bool enter_lot(ParkingLot& lot);
-  void leave_lot();
+  void leave_lot(bool woken);
   int client_fd() { return lot_fd_ >= 0 ? lot_fd_ : client_.native_handle(); }
   void request_park();
   void park();

@@ -50,12 +50,14 @@ ParkingLot::~ParkingLot() {
   watch_.close(ec);  // closes epoll_fd_ as well
 }
 
-bool ParkingLot::add(int fd, void* guest) {
+bool ParkingLot::add(int fd, void* guest, bool known) {
   if (epoll_fd_ < 0) return false;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
   ev.data.ptr = guest;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+  if (!known || ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+  }
   ++parked_;
   return true;
 }
@@ -81,7 +83,10 @@ void ParkingLot::drain() {
   for (;;) {
     const int n = ::epoll_wait(epoll_fd_, events.data(), kBatch, 0);
     if (n < 0 && errno == EINTR) continue;
-    for (int i = 0; i < n; ++i) wake_(events[static_cast<std::size_t>(i)].data.ptr);
+    for (int i = 0; i < n; ++i) {
+      --parked_;  // EPOLLONESHOT: the entry is disarmed until the guest parks again
+      wake_(events[static_cast<std::size_t>(i)].data.ptr);
+    }
     if (n < kBatch) return;  // a full batch means there may be more
   }
 }

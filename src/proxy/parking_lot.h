@@ -10,9 +10,11 @@
 //
 // Each parked socket is watched once (EPOLLONESHOT): when it becomes readable or hangs up,
 // the lot calls its wake function with the guest pointer given to add(), on the worker's
-// thread; the guest then remove()s the socket and gives it back to Asio. Parking and
-// unparking cost two epoll_ctl calls each, paid only by clients idle for ClientSession::
-// kParkAfter, never on a transaction's path.
+// thread, and the guest gives the socket back to Asio. The spent entry stays in the lot's set,
+// disarmed, so that parking the same socket again is one epoll_ctl (MOD) rather than two; the
+// kernel drops it when the socket is closed. Parking costs two epoll_ctl calls (Asio's DEL,
+// the lot's MOD or ADD) and waking one (Asio's ADD), paid only by clients idle for
+// ClientSession::kParkAfter, never on a transaction's path.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
@@ -30,12 +32,13 @@ class ParkingLot {
   // False if the lot could not be made (no epoll fd): callers park the old way.
   bool usable() const { return epoll_fd_ >= 0; }
 
-  // Watches `fd` until it is readable or hung up, then calls wake(guest) once.
-  bool add(int fd, void* guest);
-  // Stops watching `fd` (after its wake, or to take it back early).
+  // Watches `fd` until it is readable or hung up, then calls wake(guest) once. `known`: the
+  // fd is still in the lot's set from an earlier stay (only re-armed then).
+  bool add(int fd, void* guest, bool known);
+  // Takes back `fd` before its wake (the entry is removed from the set).
   void remove(int fd);
 
-  // Sockets parked here now.
+  // Sockets parked here now (armed, not yet woken).
   std::size_t size() const { return parked_; }
 
   // The lot of the calling worker thread; nullptr where none was set (tests, other threads).

@@ -14,8 +14,14 @@ import pytest
 PARK_WAIT = 2.5  # kParkAfter (0.5 s) plus the sweeper's period, with room for a slow machine
 
 
+# The event bits of an fdinfo entry; a spent EPOLLONESHOT entry keeps only flag bits (the lot
+# leaves it in its set, disarmed, to re-arm it cheaply), and watches nothing.
+EVENT_BITS = 0xFFFF
+
+
 def epoll_sets(pid):
-    """{epoll fd: set of the fds it watches} for every epoll instance of process `pid`."""
+    """{epoll fd: set of the fds it watches (armed entries)} for every epoll instance of
+    process `pid`."""
     sets = {}
     for name in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -25,7 +31,9 @@ def epoll_sets(pid):
                 info = f.read()
         except OSError:
             continue
-        sets[int(name)] = {int(t) for t in re.findall(r"^tfd:\s*(\d+)", info, re.M)}
+        sets[int(name)] = {int(t) for t, events in
+                           re.findall(r"^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)", info, re.M)
+                           if int(events, 16) & EVENT_BITS}
     return sets
 
 
@@ -103,6 +111,15 @@ def test_idle_clients_leave_asio_for_the_parking_lot_and_come_back(reservoir, wo
                 assert eps and not eps & lots, f"woken client still parked: {eps}"
             else:
                 assert eps and eps <= lots, f"idle client left the lot: {eps}"
+        # Idle again, the woken clients are parked again (their spent entries re-armed).
+        time.sleep(PARK_WAIT)
+        again = where_watched(res.proc.pid, fds.values())
+        for fd, eps in again.items():
+            assert len(eps) == 1 and eps <= lots, f"fd {fd} not parked again: {eps}"
+        for i, conn in enumerate(woken):
+            with conn.cursor() as cur:
+                cur.execute("SELECT %s + 2000", (i,))
+                assert cur.fetchone() == (i + 2000,)
         # A transaction spanning a pause longer than the park delay keeps its server: a client
         # inside a transaction is never parked.
         conn = conns[5]
