@@ -240,7 +240,7 @@ Task<void> App::shut_down_when_clients_leave() {
     boost::system::error_code ec;
     a->close(ec);  // no new clients (the accept loops end)
   }
-  asio::steady_timer timer(*loops_[0]);
+  proxy::Timer timer(*loops_[0]);
   for (;;) {
     int clients = 0;
     for (const auto& session : sessions_.all()) {
@@ -262,7 +262,7 @@ Task<Status> App::admin_run(const admin::Command& c, proxy::Executor ex) {
       // Like PgBouncer: new requests wait; the command returns once no server is in use,
       // and the idle servers are closed.
       if (auto st = pools_.pause(c.target); !st) co_return st;
-      asio::steady_timer timer(ex);
+      proxy::Timer timer(ex);
       while (!pools_.drained(c.target)) {
         timer.expires_after(std::chrono::milliseconds(20));
         (void)co_await timer.async_wait(nothrow);
@@ -306,8 +306,7 @@ Task<Status> App::admin_run(const admin::Command& c, proxy::Executor ex) {
         asio::co_spawn(*loops_[0], shut_down_when_clients_leave(), asio::detached);
       } else {
         // Let the console's CommandComplete go out first.
-        auto timer =
-            std::make_shared<asio::steady_timer>(*loops_[0], std::chrono::milliseconds(50));
+        auto timer = std::make_shared<proxy::Timer>(*loops_[0], std::chrono::milliseconds(50));
         timer->async_wait([this, timer](const boost::system::error_code&) {
           asio::co_spawn(*loops_[0], shut_down(), asio::detached);
         });

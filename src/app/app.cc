@@ -194,7 +194,7 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       if (ec == asio::error::operation_aborted) co_return;
       spdlog::warn("accept failed: {}", ec.message());
       // Out of file descriptors and similar: back off briefly instead of spinning.
-      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+      proxy::Timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
       (void)co_await pause.async_wait(nothrow);
       continue;
     }
@@ -225,7 +225,7 @@ std::shared_ptr<const proxy::Services> App::session_services() {
 
 // Upkeep twice a second: idle servers, min_pool_size and the reserve, and client timeouts.
 Task<void> App::maintenance_loop() {
-  asio::steady_timer timer(*loops_[0]);
+  proxy::Timer timer(*loops_[0]);
   while (!stopping_) {
     timer.expires_after(std::chrono::milliseconds(500));
     (void)co_await timer.async_wait(nothrow);
@@ -298,7 +298,7 @@ Task<void> App::shut_down() {
   const Error bye = make_error("57P01", "terminating connection due to administrator command");
   pools_.shut_down(bye);
   for (auto& session : sessions_.all()) session->shut_down();
-  asio::steady_timer timer(*loops_[0]);
+  proxy::Timer timer(*loops_[0]);
   const TimePoint give_up = SteadyClock::now() + std::chrono::seconds(3);
   while (sessions_.size() > 0 && SteadyClock::now() < give_up) {
     timer.expires_after(std::chrono::milliseconds(20));

@@ -19,7 +19,7 @@
 namespace reservoir::app {
 
 namespace asio = boost::asio;
-using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol, proxy::Executor>;
 
 inline constexpr const char* kVersion = "0.1.0";
 

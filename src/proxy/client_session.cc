@@ -202,7 +202,7 @@ Task<Result<ClientAuthOutcome>> ClientSession::authenticate() {
 Task<std::optional<std::string>> ClientSession::log_in() {
   const Duration login_limit = to_duration(settings_.client_login_timeout);
   if (login_limit > Duration::zero()) {
-    login_timer_ = std::make_unique<asio::steady_timer>(client_.get_executor(), login_limit);
+    login_timer_ = std::make_unique<Timer>(client_.get_executor(), login_limit);
     asio::co_spawn(client_.get_executor(), login_watchdog(), asio::detached);
   }
   auto startup = co_await read_startup();

@@ -172,7 +172,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string peer_;
   std::string database_;
   std::string user_;
-  std::unique_ptr<asio::steady_timer> login_timer_;  // while logging in (login_watchdog)
+  std::unique_ptr<Timer> login_timer_;  // while logging in (login_watchdog)
   TimePoint connected_at_ = SteadyClock::now();
   RelayMeter meter_;  // counts for the pool's metrics (relay_meter.h)
 
@@ -261,11 +261,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     protocol::MessageScanner from_server;
     Bytes unread;   // sent by the client during login after its last login message; relayed first
     Bytes pending;  // a request kept while the client waits for a server
-    Bytes to_server_spill;            // bytes the server could not take yet
-    Bytes to_client_spill;            // bytes the client could not take yet
-    asio::steady_timer reader_exit;   // cancelled when the server reader stops
-    Signal server_wake;               // the server reader has work (or must stop)
-    asio::steady_timer release_gate;  // cancelled when a release finishes
+    Bytes to_server_spill;  // bytes the server could not take yet
+    Bytes to_client_spill;  // bytes the client could not take yet
+    Timer reader_exit;      // cancelled when the server reader stops
+    Signal server_wake;     // the server reader has work (or must stop)
+    Timer release_gate;     // cancelled when a release finishes
   };
   // mutable: const questions (is the stream at a boundary?) may be asked of a parked client,
   // which makes the parts again.

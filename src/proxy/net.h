@@ -3,6 +3,7 @@
 // coroutine tasks, and the few helpers every connection needs.
 #include <boost/asio.hpp>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -17,13 +18,21 @@ namespace reservoir::proxy {
 namespace asio = boost::asio;
 // generic::stream_protocol carries both TCP and unix-domain sockets, so one code path
 // serves clients on either and reaches PostgreSQL over either.
-using Socket = asio::generic::stream_protocol::socket;
-using Executor = asio::any_io_executor;
+// Every executor here is an io_context's (one per worker), and the code names that type
+// rather than the type-erased asio::any_io_executor: a completion then runs through the
+// io_context directly instead of through any_executor's function tables and a wrapper.
+using Executor = asio::io_context::executor_type;
+// generic::stream_protocol carries both TCP and unix-domain sockets, so one code path
+// serves clients on either and reaches PostgreSQL over either.
+using Socket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
 template <class T = void>
-using Task = asio::awaitable<T>;
+using Task = asio::awaitable<T, Executor>;
+inline constexpr asio::use_awaitable_t<Executor> use_task{};
 
 // Completion token that reports errors as values: nothing on the data path throws.
-inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+inline constexpr auto nothrow = asio::as_tuple(use_task);
 
 // A configured duration (seconds, fractions allowed) as a clock duration.
 inline Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
@@ -38,11 +47,11 @@ class Signal {
 
   // Suspends until notify(). Only one waiter at a time.
   auto wait() {
-    return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+    return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void()>(
         [this](auto handler) {
           waiter_ = std::make_unique<Held<decltype(handler)>>(std::move(handler));
         },
-        asio::use_awaitable);
+        use_task);
   }
 
   // Resumes the waiter (later, from the executor's queue: never inside this call).

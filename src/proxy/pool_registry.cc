@@ -238,7 +238,7 @@ void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Execu
   ps.retry_scheduled = true;
   ps.retry_delay =
       next_retry_delay(ps.retry_delay, to_duration(config_->settings.server_login_retry));
-  auto timer = std::make_shared<asio::steady_timer>(ex, ps.retry_delay);
+  auto timer = std::make_shared<Timer>(ex, ps.retry_delay);
   timer->async_wait([this, &ps, timer, ex](const boost::system::error_code&) {
     int count;
     {
@@ -322,7 +322,7 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
                                                 "console) and query_wait_timeout ran out",
                                                 ps.name()));
     }
-    asio::steady_timer poll(ex, std::chrono::milliseconds(20));
+    Timer poll(ex, std::chrono::milliseconds(20));
     (void)co_await poll.async_wait(nothrow);
   }
   for (;;) {

@@ -31,7 +31,7 @@ using Lease = ServerPool::Lease;
 // cancels `timer` on the waiter's own loop to wake it.
 struct Waiter {
   explicit Waiter(const Executor& ex) : timer(ex) {}
-  asio::steady_timer timer;
+  Timer timer;
   pool::WaiterId id = 0;
   std::optional<Lease> lease;
   std::optional<Error> error;

@@ -227,7 +227,7 @@ Task<Result<ServerPtr>> login(Executor ex, std::shared_ptr<const ServerTarget> t
 }  // namespace
 
 Task<Result<ServerPtr>> open_server(Executor ex, std::shared_ptr<const ServerTarget> target) {
-  asio::steady_timer timer(ex, target->connect_timeout);
+  Timer timer(ex, target->connect_timeout);
   const std::string where = target->describe();
   auto outcome = co_await (login(ex, target) || timer.async_wait(nothrow));
   if (outcome.index() == 0) co_return std::move(std::get<0>(outcome));
