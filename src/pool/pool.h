@@ -85,15 +85,7 @@ class Pool {
   // worker (no hand-over between threads), else the warmest idle one, else a place in the
   // queue.
   Acquired acquire(WaiterId id, TimePoint now, int home = 0) {
-    if (!idle_.empty() && waiters_.empty()) {
-      auto it = idle_.end();
-      for (auto i = idle_.rbegin(); i != idle_.rend(); ++i) {
-        if (i->lease.home == home) {
-          it = std::prev(i.base());
-          break;
-        }
-      }
-      if (it == idle_.end()) it = std::prev(idle_.end());
+    if (auto it = pick_idle(*this, home); it != idle_.end()) {
       Lease lease = std::move(it->lease);
       idle_.erase(it);
       ++active_;
@@ -105,6 +97,13 @@ class Pool {
     }
     waiters_.push_back(Waiter{id, now, home});
     return {AcquireStatus::Queued, std::nullopt};
+  }
+
+  // The idle server acquire(id, now, home) would lend now, or nullptr when it would queue the
+  // caller. Lets the caller look at the server (how long it was idle) before taking it.
+  const Lease* next_idle(int home = 0) const {
+    auto it = pick_idle(*this, home);
+    return it == idle_.end() ? nullptr : &it->lease;
   }
 
   // A client gives its server back clean. Too old: close it. Otherwise hand it to the
@@ -257,6 +256,19 @@ class Pool {
     Lease lease;
     TimePoint idle_since;
   };
+
+  // What acquire() lends: the warmest idle server on worker `home`, else the warmest idle
+  // one; idle_.end() when none is idle or clients already wait (they go first). Static so
+  // that it serves both the const and the non-const pool.
+  template <class Self>
+  static auto pick_idle(Self& self, int home) -> decltype(self.idle_.begin()) {
+    auto& idle = self.idle_;
+    if (idle.empty() || !self.waiters_.empty()) return idle.end();
+    for (auto i = idle.rbegin(); i != idle.rend(); ++i) {
+      if (i->lease.home == home) return std::prev(i.base());
+    }
+    return std::prev(idle.end());
+  }
 
   PoolLimits limits_;
   std::deque<IdleEntry> idle_;

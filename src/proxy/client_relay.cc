@@ -204,7 +204,7 @@ Task<void> ClientSession::client_reader() {
         if (!co_await refuse(refused, requests, status ? status : 'I')) co_return;
         continue;
       }
-      if (!held_ && !co_await attach_server(requests)) continue;
+      if (!held_ && !attach_now() && !co_await attach_server(requests)) continue;
       start_server_reader();
       if (prepared_on_) out = tx_mode().prepared.to_server(out, begin, held_->server->statements());
       if (tx_mode_ && !tx_mode_->pending_effects.empty()) apply_session_effects();
@@ -213,8 +213,10 @@ Task<void> ClientSession::client_reader() {
       query_cancel_sent_ = false;
       meter_.on_forward(out.size(), requests);
       writing_to_server_ = true;
-      const bool written =
-          co_await proxy::forward(held_->server->socket(), out, rp().to_server_spill);
+      Socket& server = held_->server->socket();
+      bool written = forward_now(server, out);
+      if (written && !out.empty())
+        written = co_await forward_rest(server, out, rp().to_server_spill);
       writing_to_server_ = false;
       if (rp().pending.capacity() > kKeptRequestCapacity) Bytes().swap(rp().pending);
       if (end_ != RelayEnd::None) co_return;
@@ -308,46 +310,60 @@ Task<void> ClientSession::reset_session(ServerConn& server) {
   server.statements().clear();
 }
 
-// Waits for a server for the request(s) just read. On failure the client is answered with
-// the error (and ReadyForQuery, so it can retry) or, where that is not possible, ended.
-Task<bool> ClientSession::attach_server(std::uint64_t requests) {
+// Attaches a server for the request(s) just read when one is ready at once and already has
+// this client's settings: true when attached. A server that still needs the client's
+// settings stays held for attach_server() to sync.
+bool ClientSession::attach_now() {
+  if (shutting_down_) return false;
+  auto lease = services_.pools->try_acquire_now(*pool_, client_.get_executor());
+  if (!lease) return false;
   set_phase(Phase::Waiting);
-  auto notice = [this](int position) {
-    Bytes out;
-    auto n = protocol::NoticeResponse::make(
-        "NOTICE", "00000",
-        fmt::format("waiting for a server connection in pool \"{}\": {} client(s) ahead",
-                    pool_->name(), position > 0 ? position - 1 : 0));
-    n.encode(out);
-    ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  };
-  auto lease = co_await services_.pools->acquire(*pool_, client_.get_executor(),
-                                                 logged_in_ ? notice : PoolRegistry::WaitNotice{});
-  if (lease && shutting_down_) {
-    services_.pools->release(*pool_, std::move(*lease), client_.get_executor());
-    lease = make_error("57P01", "terminating connection due to administrator command");
-  }
-  if (lease) {
-    held_ = std::move(*lease);
-    rp().from_server.reset();
-    if (prepared_on_) {
-      tx_mode().prepared.attach();
-      held_->server->statements().set_capacity(
-          static_cast<std::size_t>(settings_.max_prepared_statements));
+  adopt(std::move(*lease));
+  if (!settings_synced(*held_->server)) return false;
+  hold(held_->server.get());
+  return true;
+}
+
+// Waits for a server for the request(s) just read (unless attach_now() already holds one)
+// and gives it the client's settings. On failure the client is answered with the error (and
+// ReadyForQuery, so it can retry) or, where that is not possible, ended.
+Task<bool> ClientSession::attach_server(std::uint64_t requests) {
+  Status attached = Ok{};
+  if (!held_) {
+    set_phase(Phase::Waiting);
+    auto notice = [this](int position) {
+      Bytes out;
+      auto n = protocol::NoticeResponse::make(
+          "NOTICE", "00000",
+          fmt::format("waiting for a server connection in pool \"{}\": {} client(s) ahead",
+                      pool_->name(), position > 0 ? position - 1 : 0));
+      n.encode(out);
+      ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    };
+    auto lease = co_await services_.pools->acquire(
+        *pool_, client_.get_executor(), logged_in_ ? notice : PoolRegistry::WaitNotice{});
+    if (lease && shutting_down_) {
+      services_.pools->release(*pool_, std::move(*lease), client_.get_executor());
+      lease = make_error("57P01", "terminating connection due to administrator command");
     }
-    replies_expected_ = replies_seen_ = 0;
-    auto synced = co_await sync_parameters(*held_->server);
-    if (synced) {
+    if (lease) {
+      adopt(std::move(*lease));
+    } else {
+      attached = lease.error();
+    }
+  }
+  if (held_) {
+    attached = co_await sync_parameters(*held_->server);
+    if (attached) {
       hold(held_->server.get());
       co_return true;
     }
     spdlog::warn("client {}: could not apply its settings on a server: {}", peer_,
-                 synced.error().message);
+                 attached.error().message);
     services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
     held_.reset();
-    lease = synced.error();
   }
-  const Error error = lease.error();
+  const Error error = attached.error();
   if (error.sqlstate != "53300" || !logged_in_) {
     co_await send_fatal(error);
     end(RelayEnd::PoolError, error);
@@ -357,6 +373,18 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
   (void)co_await refuse(error, requests);
   set_phase(Phase::Idle);
   co_return false;
+}
+
+// Takes `lease` as the held server, with the relay's per-server state fresh.
+void ClientSession::adopt(Lease lease) {
+  held_ = std::move(lease);
+  rp().from_server.reset();
+  if (prepared_on_) {
+    tx_mode().prepared.attach();
+    held_->server->statements().set_capacity(
+        static_cast<std::size_t>(settings_.max_prepared_statements));
+  }
+  replies_expected_ = replies_seen_ = 0;
 }
 
 // Answers what the client just sent with `error` instead of a server's reply, keeping the
@@ -387,12 +415,15 @@ Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests, cha
 
 // Gives the server exactly this client's settings before the client's bytes reach it, so
 // that a client never sees another client's values.
+// Most transactions get a server last synced for the same settings (all clients of an app
+// ask for the same ones): comparing the lists is far cheaper than working out changes.
+bool ClientSession::settings_synced(const ServerConn& server) const {
+  const SettingList* synced = server.synced_for();
+  return synced && *synced == settings_wanted_;
+}
+
 Task<Status> ClientSession::sync_parameters(ServerConn& server) {
-  // Most transactions get a server last synced for the same settings (all clients of an app
-  // ask for the same ones): comparing the lists is far cheaper than working out changes.
-  if (const SettingList* synced = server.synced_for(); synced && *synced == settings_wanted_) {
-    co_return Ok{};
-  }
+  if (settings_synced(server)) co_return Ok{};
   const SettingChanges changes =
       settings_to_apply(settings_wanted_, server.applied(), server.params());
   if (changes.empty()) {
@@ -446,7 +477,9 @@ Task<void> ClientSession::server_reader() {
     if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
     meter_.on_server_bytes(chunk.size());
     writing_to_client_ = true;
-    const bool written = co_await proxy::forward(client_, chunk, rp().to_client_spill);
+    bool written = forward_now(client_, chunk);
+    if (written && !chunk.empty())
+      written = co_await forward_rest(client_, chunk, rp().to_client_spill);
     writing_to_client_ = false;
     if (!written) {
       end(RelayEnd::ClientGone);
@@ -468,7 +501,7 @@ Task<void> ClientSession::server_reader() {
         continue;
       }
     }
-    if (release_ready()) co_await release_server();
+    if (release_ready() && !release_now()) co_await release_server();
   }
   server_reader_running_ = false;
   rp().reader_exit.cancel();
@@ -498,11 +531,19 @@ bool ClientSession::release_ready() const {
   return server_idle() && rp().from_server.ready_at_end() == std::optional<char>('I');
 }
 
+// Gives the server back when nothing has to run on it first (no settings to capture, no
+// session to reset): the common case, without a coroutine frame. False when something has,
+// for release_server() to do.
+bool ClientSession::release_now() {
+  if (settings_touched_ || server_dirty_) return false;
+  begin_release();
+  finish_release();
+  return true;
+}
+
 Task<void> ClientSession::release_server(bool rollback_first) {
   releasing_ = true;
-  hold(nullptr);
-  tx_since_ = 0;
-  held_->server->statements().end_transaction();
+  begin_release();
   if (rollback_first) {
     if (auto rolled = co_await run_on_server(*held_->server, "ROLLBACK"); !rolled) {
       services_.pools->discard(*pool_, std::move(*held_), client_.get_executor());
@@ -511,6 +552,18 @@ Task<void> ClientSession::release_server(bool rollback_first) {
   }
   if (held_ && settings_touched_) co_await capture_and_reset(*held_->server);
   if (held_ && server_dirty_) co_await reset_session(*held_->server);
+  finish_release();
+}
+
+// The client stops being cancellable through the server, and its transaction is over.
+void ClientSession::begin_release() {
+  hold(nullptr);
+  tx_since_ = 0;
+  held_->server->statements().end_transaction();
+}
+
+// The server (unless it was closed on the way) goes back to its pool; the client is idle.
+void ClientSession::finish_release() {
   server_dirty_ = false;
   if (held_) {
     services_.pools->release(*pool_, std::move(*held_), client_.get_executor());

@@ -36,9 +36,9 @@ bool would_block(const boost::system::error_code& ec) {
 }
 
 // Sends what the socket takes now, without waiting: the count sent (0 when its buffer is
-// full), or nullopt on an error. Both writers try this before an Asio write, which even when
-// it completes at once posts its completion, and the scheduler polls epoll (epoll_wait with
-// timeout 0) before running it.
+// full), or nullopt on an error. write_all and forward_now try this before an Asio write, which
+// even when it completes at once posts its completion, and the scheduler polls epoll (epoll_wait
+// with timeout 0) before running it.
 std::optional<std::size_t> send_now(Socket& socket, ByteView bytes) {
   for (;;) {
     const ssize_t n =
@@ -123,16 +123,25 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
   co_return ReadResult{{}, ByteView(buf.data(), total), drained};
 }
 
-Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
-  const auto now = send_now(socket, bytes);
-  if (!now) co_return false;
-  const std::size_t sent = *now;
-  if (sent == bytes.size()) co_return true;
-  spill.assign(bytes.begin() + static_cast<std::ptrdiff_t>(sent), bytes.end());
+bool forward_now(Socket& socket, ByteView& bytes) {
+  const auto sent = send_now(socket, bytes);
+  if (!sent) return false;
+  bytes = bytes.subspan(*sent);
+  return true;
+}
+
+Task<bool> forward_rest(Socket& socket, ByteView rest, Bytes& spill) {
+  spill.assign(rest.begin(), rest.end());
   WriteInFlight in_flight;
   auto [write_error, n] = co_await asio::async_write(socket, asio::buffer(spill), nothrow);
   spill.clear();
   co_return !write_error;
+}
+
+Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
+  if (!forward_now(socket, bytes)) co_return false;
+  if (bytes.empty()) co_return true;
+  co_return co_await forward_rest(socket, bytes, spill);
 }
 
 Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader,

@@ -98,7 +98,14 @@ struct ReadResult {
 };
 Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing);
 
-// Writes `bytes` (typically in scratch()) to `socket`; false if the peer is gone.
+// Writes `bytes` (typically in scratch()) to `socket`, in two steps so that the common case
+// costs no coroutine frame: forward_now() sends what the socket takes at once and leaves in
+// `bytes` what it did not take (usually nothing); only then does the caller co_await
+// forward_rest(), which copies that rest into `spill` and waits until it is written. Both
+// return false if the peer is gone.
+[[nodiscard]] bool forward_now(Socket& socket, ByteView& bytes);
+Task<bool> forward_rest(Socket& socket, ByteView rest, Bytes& spill);
+// Both steps in one coroutine, where its frame does not matter.
 Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill);
 
 // Reads until `reader` yields one complete frame. The frame's body stays valid until the

@@ -32,6 +32,13 @@ TimePoint born_with_jitter(const PoolState& ps, TimePoint now) {
   return now - std::chrono::duration_cast<Duration>(lifetime * share(rng));
 }
 
+// Whether a server lent at `now` needs no check_server() work: neither the liveness peek
+// nor server_check_query is due.
+bool needs_no_check(const Lease& lease, TimePoint now, Duration check_delay) {
+  return lease.idle_since == TimePoint{} ||
+         now - lease.idle_since < std::min(kPeekAfterIdle, check_delay);
+}
+
 }  // namespace
 
 PoolRegistry::PoolRegistry(std::shared_ptr<const config::Config> config,
@@ -385,6 +392,24 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
     ps.stats().wait_time.observe(SteadyClock::now() - started);
     co_return std::move(*got);
   }
+}
+
+std::optional<Lease> PoolRegistry::try_acquire_now(PoolState& ps, const Executor& ex) {
+  if (ps.paused.load(std::memory_order_relaxed)) return std::nullopt;
+  const TimePoint started = SteadyClock::now();
+  std::optional<Lease> got;
+  {
+    Guard lock(mu_);
+    const Lease* next = ps.pool.next_idle(worker_index());
+    if (next == nullptr || !needs_no_check(*next, started, ps.timings.server_check_delay)) {
+      return std::nullopt;
+    }
+    got = std::move(ps.pool.acquire(next_waiter_id_++, started, worker_index()).lease);
+    ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.counts().active);
+  }
+  got->server->rebind(ex);
+  ps.stats().wait_time.observe(SteadyClock::now() - started);
+  return got;
 }
 
 // A lent server must be alive; one idle longer than server_check_delay also runs

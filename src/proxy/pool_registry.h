@@ -100,6 +100,12 @@ class PoolRegistry {
   // change), or the error PostgreSQL gave when logging in failed.
   Task<Result<Lease>> acquire(PoolState& ps, Executor ex, WaitNotice notice = {});
 
+  // acquire()'s common case without a coroutine frame: the pool is not paused, nobody waits,
+  // and the idle server it would lend was back from a transaction too recently for any check
+  // (see check_server). Then that server, bound to `ex`; otherwise nullopt, nothing taken,
+  // and the caller co_awaits acquire().
+  std::optional<Lease> try_acquire_now(PoolState& ps, const Executor& ex);
+
   // Whether servers of this pool accepted every one of these setting names before; a client
   // asking for a new one is lent a server at login, so a bad name fails there, as in
   // PostgreSQL. learn_settings() records names that worked.
