@@ -33,9 +33,9 @@ constexpr std::size_t kKeptRequestCapacity = 4096;
 
 }  // namespace
 
-void ClientSession::set_phase(Phase phase) {
+void ClientSession::set_phase(Phase phase, TimePoint now) {
   phase_.store(phase, std::memory_order_relaxed);
-  phase_since_.store(SteadyClock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  phase_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void ClientSession::end(RelayEnd why, Error error) {
@@ -315,9 +315,10 @@ Task<void> ClientSession::reset_session(ServerConn& server) {
 // settings stays held for attach_server() to sync.
 bool ClientSession::attach_now() {
   if (shutting_down_) return false;
-  auto lease = services_.pools->try_acquire_now(*pool_, client_.get_executor());
+  const TimePoint now = SteadyClock::now();
+  auto lease = services_.pools->try_acquire_now(*pool_, client_.get_executor(), now);
   if (!lease) return false;
-  set_phase(Phase::Waiting);
+  set_phase(Phase::Waiting, now);
   adopt(std::move(*lease));
   if (!settings_synced(*held_->server)) return false;
   hold(held_->server.get());

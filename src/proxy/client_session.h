@@ -157,7 +157,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool server_idle() const;
   void end(RelayEnd why, Error error = {});
   void hold(ServerConn* server);
-  void set_phase(Phase phase);
+  void set_phase(Phase phase, TimePoint now = SteadyClock::now());
   unsigned note_client_sql(const protocol::MessageHeader& h, ByteView chunk);
   void apply_session_effects();
   Task<void> reset_session(ServerConn& server);

@@ -60,7 +60,13 @@ class Signal {
   template <class Handler>
   struct Held final : Waiter {
     explicit Held(Handler&& h) : handler(std::move(h)) {}
-    void post(const Executor& executor) override { asio::post(executor, std::move(handler)); }
+    // Posts a plain function that resumes the waiter, not the handler itself: a handler with
+    // its own (type-erased) executor would be wrapped in a work_dispatcher that goes through
+    // that executor twice more. The waiter runs on `executor` all the same: it is the
+    // executor of the coroutine that waits.
+    void post(const Executor& executor) override {
+      asio::post(executor, [h = std::move(handler)]() mutable { std::move(h)(); });
+    }
     Handler handler;
   };
   Executor executor_;
