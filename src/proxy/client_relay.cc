@@ -88,7 +88,14 @@ Task<void> ClientSession::client_reader() {
     ReadResult read;
     if (unread_.empty()) {
       reading_client_ = true;
-      read = co_await read_ready(client_, rp().client_landing);
+      const std::span<std::uint8_t> landing = rp().client_landing;
+      ReadStart start = read_start(client_, landing);  // read_ready() without its frame
+      if (!start.result) {
+        auto [e, got] =
+            co_await client_.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+        start.result = read_waited(client_, landing, start, e, got);
+      }
+      read = *start.result;
       reading_client_ = false;
     } else {
       read = take_unread();
@@ -451,7 +458,15 @@ Task<void> ClientSession::server_reader() {
     }
     ServerConn& server = *held_->server;
     reading_server_ = true;
-    auto [ec, chunk, short_read] = co_await read_ready(server.socket(), server.landing());
+    Socket& socket = server.socket();
+    const std::span<std::uint8_t> landing = server.landing();
+    ReadStart start = read_start(socket, landing);  // read_ready() without its frame
+    if (!start.result) {
+      auto [e, got] =
+          co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+      start.result = read_waited(socket, landing, start, e, got);
+    }
+    auto [ec, chunk, short_read] = *start.result;
     reading_server_ = false;
     if (end_ != RelayEnd::None) break;
     if (ec) {

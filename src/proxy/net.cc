@@ -79,37 +79,9 @@ std::span<std::uint8_t> scratch() {
   return buffer;
 }
 
-Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
-  // Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
-  // non-speculative operation; a queued read does not.
-  const auto landing_buffer = asio::buffer(landing.data(), landing.size());
-  boost::system::error_code ec;
-  std::size_t n = 0;
-  // Whether the last recv() came back short with no epoll_wait since: the socket is drained.
-  bool drained = false;
-  if (readiness::will_speculate(socket)) {
-    // Asio would recv() before waiting; do it here, so data is handled now rather than after
-    // a post, and an empty queue is known for certain.
-    n = socket.read_some(landing_buffer, ec);
-    if (would_block(ec)) {
-      readiness::mark_drained(socket);
-      n = 0;
-    } else if (ec) {
-      co_return ReadResult{ec, {}};
-    } else {
-      drained = n < landing.size();
-    }
-  }
-  if (n == 0) {
-    // Queued in the reactor: the handler runs inside the epoll wake-up that read the data,
-    // unless a write on this worker completed in the same wake-up (see WriteInFlight).
-    const bool trusted = writes_pending == 0;
-    const std::uint64_t started = writes_started;
-    auto [read_error, got] = co_await socket.async_read_some(landing_buffer, nothrow);
-    if (read_error) co_return ReadResult{read_error, {}};
-    n = got;
-    drained = n < landing.size() && trusted && writes_started == started;
-  }
+namespace {
+// The landing buffer's `n` bytes, and whatever more the socket has, in scratch().
+ReadResult land(Socket& socket, std::span<std::uint8_t> landing, std::size_t n, bool drained) {
   auto buf = scratch();
   std::memcpy(buf.data(), landing.data(), n);
   std::size_t total = n;
@@ -120,7 +92,46 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
     total += more;
     drained = would_block(more_error) || (!more_error && more < room);
   }
-  co_return ReadResult{{}, ByteView(buf.data(), total), drained};
+  return ReadResult{{}, ByteView(buf.data(), total), drained};
+}
+}  // namespace
+
+// Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
+// non-speculative operation; a queued read does not.
+ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing) {
+  if (readiness::will_speculate(socket)) {
+    // Asio would recv() before waiting; do it here, so data is handled now rather than after
+    // a post, and an empty queue is known for certain.
+    boost::system::error_code ec;
+    const std::size_t n = socket.read_some(asio::buffer(landing.data(), landing.size()), ec);
+    if (would_block(ec)) {
+      readiness::mark_drained(socket);
+    } else if (ec) {
+      return ReadStart{ReadResult{ec, {}}};
+    } else {
+      // Whether the recv() came back short with no epoll_wait since: the socket is drained.
+      return ReadStart{land(socket, landing, n, n < landing.size())};
+    }
+  }
+  // Queued in the reactor: the handler runs inside the epoll wake-up that read the data,
+  // unless a write on this worker completed in the same wake-up (see WriteInFlight).
+  return ReadStart{std::nullopt, writes_pending == 0, writes_started};
+}
+
+ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
+                       const boost::system::error_code& error, std::size_t n) {
+  if (error) return ReadResult{error, {}};
+  const bool drained =
+      n < landing.size() && start.trusted && writes_started == start.writes_started;
+  return land(socket, landing, n, drained);
+}
+
+Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
+  ReadStart start = read_start(socket, landing);
+  if (start.result) co_return *start.result;
+  auto [error, n] =
+      co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+  co_return read_waited(socket, landing, start, error, n);
 }
 
 bool forward_now(Socket& socket, ByteView& bytes) {

@@ -104,6 +104,24 @@ struct ReadResult {
 };
 Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing);
 
+// read_ready() in its three steps, for the relay's readers, which read twice per
+// transaction and so spare a coroutine frame each time:
+//   ReadStart start = read_start(socket, landing);
+//   if (!start.result) {
+//     auto [ec, n] = co_await socket.async_read_some(asio::buffer(landing), nothrow);
+//     start.result = read_waited(socket, landing, start, ec, n);
+//   }
+// read_start() reads at once where Asio would speculate; otherwise the caller waits in the
+// reactor and read_waited() finishes the read. Exactly what read_ready() does.
+struct ReadStart {
+  std::optional<ReadResult> result;  // set when no wait is needed
+  bool trusted = false;              // no write on this worker was pending before the wait
+  std::uint64_t writes_started = 0;  // writes this worker had started before the wait
+};
+ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing);
+ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
+                       const boost::system::error_code& error, std::size_t n);
+
 // Writes `bytes` (typically in scratch()) to `socket`, in two steps so that the common case
 // costs no coroutine frame: forward_now() sends what the socket takes at once and leaves in
 // `bytes` what it did not take (usually nothing); only then does the caller co_await
