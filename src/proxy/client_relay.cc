@@ -7,7 +7,8 @@
 //                  transaction and statement mode, gives the server back as soon as it has
 //                  answered everything and is idle (release_ready). Started by the first
 //                  transaction, it then waits between transactions until the client_reader
-//                  has attached the next server (start_server_reader).
+//                  has attached the next server (start_server_reader), which also starts
+//                  the read of that server that wakes it.
 // MessageScanners on both streams find message boundaries without copying; nothing is
 // buffered beyond one read.
 #include <fmt/format.h>
@@ -62,7 +63,11 @@ void ClientSession::hold(ServerConn* server) {
 void ClientSession::start_server_reader() {
   if (!held_ || end_ != RelayEnd::None) return;
   if (rp().server_wake.waiting()) {
-    rp().server_wake.notify();
+    // Its read of the server starts here, so that the reply itself wakes it.
+    ServerConn& server = *held_->server;
+    if (rp().server_wake.notify_with_read(server.socket(), server.landing())) {
+      reading_server_ = true;
+    }
   } else if (!server_reader_running_) {
     server_reader_running_ = true;
     asio::co_spawn(client_.get_executor(), server_reader(), asio::detached);
@@ -452,22 +457,30 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
 Task<void> ClientSession::server_reader() {
   auto self = shared_from_this();
   while (end_ == RelayEnd::None && !parked_) {
+    ReadResult read;
     if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
-      co_await rp().server_wake.wait();
-      continue;
+      auto [e, got] = co_await rp().server_wake.wait();
+      const std::optional<ReadStart> started = rp().server_wake.take_read();
+      reading_server_ = false;
+      if (!started || !held_) continue;  // notified: look again
+      // Woken by the read start_server_reader() began on the server it attached.
+      read = read_waited(held_->server->socket(), held_->server->landing(), *started, e, got);
+    } else {
+      ServerConn& server = *held_->server;
+      reading_server_ = true;
+      Socket& socket = server.socket();
+      const std::span<std::uint8_t> landing = server.landing();
+      ReadStart start = read_start(socket, landing);  // read_ready() without its frame
+      if (!start.result) {
+        auto [e, got] =
+            co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+        start.result = read_waited(socket, landing, start, e, got);
+      }
+      read = *start.result;
     }
-    ServerConn& server = *held_->server;
-    reading_server_ = true;
-    Socket& socket = server.socket();
-    const std::span<std::uint8_t> landing = server.landing();
-    ReadStart start = read_start(socket, landing);  // read_ready() without its frame
-    if (!start.result) {
-      auto [e, got] =
-          co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
-      start.result = read_waited(socket, landing, start, e, got);
-    }
-    auto [ec, chunk, short_read] = *start.result;
     reading_server_ = false;
+    ServerConn& server = *held_->server;
+    auto [ec, chunk, short_read] = read;
     if (end_ != RelayEnd::None) break;
     if (ec) {
       end(RelayEnd::ServerGone);

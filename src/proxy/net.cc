@@ -134,6 +134,18 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
   co_return read_waited(socket, landing, start, error, n);
 }
 
+bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing) {
+  if (!waiter_) return false;
+  if (readiness::will_speculate(socket)) {
+    notify();
+    return false;
+  }
+  read_ = read_start(socket, landing);  // no recv(): only what the wait must remember
+  const auto waiter = std::move(waiter_);
+  waiter->read(socket, asio::buffer(landing.data(), landing.size()));
+  return true;
+}
+
 bool forward_now(Socket& socket, ByteView& bytes) {
   const auto sent = send_now(socket, bytes);
   if (!sent) return false;

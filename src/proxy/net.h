@@ -3,8 +3,11 @@
 // coroutine tasks, and the few helpers every connection needs.
 #include <boost/asio.hpp>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/bytes.h"
 #include "common/clock.h"
@@ -27,51 +30,6 @@ inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // A configured duration (seconds, fractions allowed) as a clock duration.
 inline Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
-
-// One coroutine waits, another on the same thread wakes it. Cheaper than parking on a timer
-// and cancelling it (no timer queue, no reactor lock): the relay uses it once per transaction.
-// notify() with nobody waiting does nothing, so a waiter re-checks its condition before
-// waiting, and the waker changes that condition before notifying.
-class Signal {
- public:
-  explicit Signal(Executor executor) : executor_(std::move(executor)) {}
-
-  // Suspends until notify(). Only one waiter at a time.
-  auto wait() {
-    return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-        [this](auto handler) {
-          waiter_ = std::make_unique<Held<decltype(handler)>>(std::move(handler));
-        },
-        asio::use_awaitable);
-  }
-
-  // Resumes the waiter (later, from the executor's queue: never inside this call).
-  void notify() {
-    if (auto waiter = std::move(waiter_)) waiter->post(executor_);
-  }
-
-  bool waiting() const { return waiter_ != nullptr; }
-
- private:
-  struct Waiter {
-    virtual ~Waiter() = default;
-    virtual void post(const Executor& executor) = 0;
-  };
-  template <class Handler>
-  struct Held final : Waiter {
-    explicit Held(Handler&& h) : handler(std::move(h)) {}
-    // Posts a plain function that resumes the waiter, not the handler itself: a handler with
-    // its own (type-erased) executor would be wrapped in a work_dispatcher that goes through
-    // that executor twice more. The waiter runs on `executor` all the same: it is the
-    // executor of the coroutine that waits.
-    void post(const Executor& executor) override {
-      asio::post(executor, [h = std::move(handler)]() mutable { std::move(h)(); });
-    }
-    Handler handler;
-  };
-  Executor executor_;
-  std::unique_ptr<Waiter> waiter_;
-};
 
 // Writes every byte; false if the peer is gone.
 Task<bool> write_all(Socket& socket, ByteView bytes);
@@ -143,6 +101,74 @@ Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& 
 // Appends an ErrorResponse frame with severity, SQLSTATE and message.
 void append_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
                   std::string_view message);
+
+// One coroutine waits, another on the same thread wakes it. Cheaper than parking on a timer
+// and cancelling it (no timer queue, no reactor lock): the relay uses it once per transaction.
+// notify() with nobody waiting does nothing, so a waiter re-checks its condition before
+// waiting, and the waker changes that condition before notifying.
+//
+// The waker may instead hand the wait to a read (notify_with_read): the waiter then resumes
+// when the read completes, straight from the reactor, rather than from a post after which it
+// would start that same read itself. wait() yields the read's outcome, meaningful only when
+// take_read() says a read was started; after notify() it yields no error and 0 bytes.
+class Signal {
+ public:
+  explicit Signal(Executor executor) : executor_(std::move(executor)) {}
+
+  // Suspends until notify(), or until the read started by notify_with_read() completes.
+  // Only one waiter at a time.
+  auto wait() {
+    return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
+        [this](auto handler) {
+          waiter_ = std::make_unique<Held<decltype(handler)>>(std::move(handler));
+        },
+        nothrow);
+  }
+
+  // Resumes the waiter (later, from the executor's queue: never inside this call).
+  void notify() {
+    if (auto waiter = std::move(waiter_)) waiter->post(executor_);
+  }
+
+  // Starts an asynchronous read of `socket` into `landing` that resumes the waiter when it
+  // completes; read_waited() finishes it with take_read(). True if the read was started.
+  // False, and a plain notify(), where Asio would first try a recv() (data may already be
+  // there: the waiter reads for itself) or nobody waits.
+  bool notify_with_read(Socket& socket, std::span<std::uint8_t> landing);
+
+  // After wait(): the read notify_with_read() started for it, if any (and forgets it).
+  std::optional<ReadStart> take_read() { return std::exchange(read_, std::nullopt); }
+
+  bool waiting() const { return waiter_ != nullptr; }
+
+ private:
+  struct Waiter {
+    virtual ~Waiter() = default;
+    virtual void post(const Executor& executor) = 0;
+    virtual void read(Socket& socket, asio::mutable_buffer landing) = 0;
+  };
+  template <class Handler>
+  struct Held final : Waiter {
+    explicit Held(Handler&& h) : handler(std::move(h)) {}
+    // Posts a plain function that resumes the waiter, not the handler itself: a handler with
+    // its own (type-erased) executor would be wrapped in a work_dispatcher that goes through
+    // that executor twice more. The waiter runs on `executor` all the same: it is the
+    // executor of the coroutine that waits.
+    void post(const Executor& executor) override {
+      asio::post(executor, [h = std::move(handler)]() mutable {
+        std::move(h)(boost::system::error_code{}, std::size_t{0});
+      });
+    }
+    // The same handler the waiter's own co_await of async_read_some would have passed.
+    void read(Socket& socket, asio::mutable_buffer landing) override {
+      socket.async_read_some(landing, std::move(handler));
+    }
+    Handler handler;
+  };
+  Executor executor_;
+  std::unique_ptr<Waiter> waiter_;
+  std::optional<ReadStart> read_;
+};
 
 // The tcp_keep* / tcp_user_timeout settings, applied to client and server sockets alike.
 struct TcpOptions {
