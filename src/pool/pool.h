@@ -73,6 +73,9 @@ class Pool {
     return c;
   }
 
+  // Servers lent to clients now (counts().active, without counting the rest).
+  int active() const { return active_; }
+
   // 1-based place of a waiter in the queue; 0 if it is not queued.
   int position(WaiterId id) const {
     for (std::size_t i = 0; i < waiters_.size(); ++i) {
@@ -85,17 +88,13 @@ class Pool {
   // worker (no hand-over between threads), else the warmest idle one, else a place in the
   // queue.
   Acquired acquire(WaiterId id, TimePoint now, int home = 0) {
-    if (!idle_.empty() && waiters_.empty()) {
-      auto it = idle_.end();
-      for (auto i = idle_.rbegin(); i != idle_.rend(); ++i) {
-        if (i->lease.home == home) {
-          it = std::prev(i.base());
-          break;
-        }
-      }
-      if (it == idle_.end()) it = std::prev(idle_.end());
+    if (auto it = pick_idle(*this, home); it != idle_.end()) {
       Lease lease = std::move(it->lease);
-      idle_.erase(it);
+      if (std::next(it) == idle_.end()) {
+        idle_.pop_back();  // the usual pick, far cheaper than a general erase
+      } else {
+        idle_.erase(it);
+      }
       ++active_;
       return {AcquireStatus::Ready, std::move(lease)};
     }
@@ -105,6 +104,13 @@ class Pool {
     }
     waiters_.push_back(Waiter{id, now, home});
     return {AcquireStatus::Queued, std::nullopt};
+  }
+
+  // The idle server acquire(id, now, home) would lend now, or nullptr when it would queue the
+  // caller. Lets the caller look at the server (how long it was idle) before taking it.
+  const Lease* next_idle(int home = 0) const {
+    auto it = pick_idle(*this, home);
+    return it == idle_.end() ? nullptr : &it->lease;
   }
 
   // A client gives its server back clean. Too old: close it. Otherwise hand it to the
@@ -257,6 +263,19 @@ class Pool {
     Lease lease;
     TimePoint idle_since;
   };
+
+  // What acquire() lends: the warmest idle server on worker `home`, else the warmest idle
+  // one; idle_.end() when none is idle or clients already wait (they go first). Static so
+  // that it serves both the const and the non-const pool.
+  template <class Self>
+  static auto pick_idle(Self& self, int home) -> decltype(self.idle_.begin()) {
+    auto& idle = self.idle_;
+    if (idle.empty() || !self.waiters_.empty()) return idle.end();
+    for (auto i = idle.rbegin(); i != idle.rend(); ++i) {
+      if (i->lease.home == home) return std::prev(i.base());
+    }
+    return std::prev(idle.end());
+  }
 
   PoolLimits limits_;
   std::deque<IdleEntry> idle_;

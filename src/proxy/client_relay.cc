@@ -7,7 +7,8 @@
 //                  transaction and statement mode, gives the server back as soon as it has
 //                  answered everything and is idle (release_ready). Started by the first
 //                  transaction, it then waits between transactions until the client_reader
-//                  has attached the next server (start_server_reader).
+//                  has attached the next server (start_server_reader), which also starts
+//                  the read of that server that wakes it.
 // MessageScanners on both streams find message boundaries without copying; nothing is
 // buffered beyond one read.
 #include <fmt/format.h>
@@ -33,9 +34,9 @@ constexpr std::size_t kKeptRequestCapacity = 4096;
 
 }  // namespace
 
-void ClientSession::set_phase(Phase phase) {
+void ClientSession::set_phase(Phase phase, TimePoint now) {
   phase_.store(phase, std::memory_order_relaxed);
-  phase_since_.store(SteadyClock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  phase_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void ClientSession::end(RelayEnd why, Error error) {
@@ -65,7 +66,11 @@ void ClientSession::hold(ServerConn* server) {
 void ClientSession::start_server_reader() {
   if (!held_ || end_ != RelayEnd::None) return;
   if (rp().server_wake.waiting()) {
-    rp().server_wake.notify();
+    // Its read of the server starts here, so that the reply itself wakes it.
+    ServerConn& server = *held_->server;
+    if (rp().server_wake.notify_with_read(server.socket(), server.landing())) {
+      reading_server_ = true;
+    }
   } else if (!server_reader_running_) {
     server_reader_running_ = true;
     asio::co_spawn(client_.get_executor(), server_reader(), asio::detached);
@@ -91,7 +96,14 @@ Task<void> ClientSession::client_reader() {
     ReadResult read;
     if (rp().unread.empty()) {
       reading_client_ = true;
-      read = co_await read_ready(client_, rp().client_landing);
+      const std::span<std::uint8_t> landing = rp().client_landing;
+      ReadStart start = read_start(client_, landing);  // read_ready() without its frame
+      if (!start.result) {
+        auto [e, got] =
+            co_await client_.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+        start.result = read_waited(client_, landing, start, e, got);
+      }
+      read = *start.result;
       reading_client_ = false;
     } else {
       read = take_unread();
@@ -207,7 +219,7 @@ Task<void> ClientSession::client_reader() {
         if (!co_await refuse(refused, requests, status ? status : 'I')) co_return;
         continue;
       }
-      if (!held_ && !co_await attach_server(requests)) continue;
+      if (!held_ && !attach_now() && !co_await attach_server(requests)) continue;
       start_server_reader();
       if (prepared_on_) out = tx_mode().prepared.to_server(out, begin, held_->server->statements());
       if (tx_mode_ && !tx_mode_->pending_effects.empty()) apply_session_effects();
@@ -216,8 +228,10 @@ Task<void> ClientSession::client_reader() {
       query_cancel_sent_ = false;
       meter_.on_forward(out.size(), requests);
       writing_to_server_ = true;
-      const bool written =
-          co_await proxy::forward(held_->server->socket(), out, rp().to_server_spill);
+      Socket& server = held_->server->socket();
+      bool written = forward_now(server, out);
+      if (written && !out.empty())
+        written = co_await forward_rest(server, out, rp().to_server_spill);
       writing_to_server_ = false;
       if (rp().pending.capacity() > kKeptRequestCapacity) Bytes().swap(rp().pending);
       if (end_ != RelayEnd::None) co_return;
@@ -312,46 +326,61 @@ Task<void> ClientSession::reset_session(ServerConn& server) {
   server.statements().clear();
 }
 
-// Waits for a server for the request(s) just read. On failure the client is answered with
-// the error (and ReadyForQuery, so it can retry) or, where that is not possible, ended.
+// Attaches a server for the request(s) just read when one is ready at once and already has
+// this client's settings: true when attached. A server that still needs the client's
+// settings stays held for attach_server() to sync.
+bool ClientSession::attach_now() {
+  if (shutting_down_) return false;
+  const TimePoint now = SteadyClock::now();
+  auto lease = services_->pools->try_acquire_now(*pool_, client_.get_executor(), now);
+  if (!lease) return false;
+  set_phase(Phase::Waiting, now);
+  adopt(std::move(*lease));
+  if (!settings_synced(*held_->server)) return false;
+  hold(held_->server.get());
+  return true;
+}
+
+// Waits for a server for the request(s) just read (unless attach_now() already holds one)
+// and gives it the client's settings. On failure the client is answered with the error (and
+// ReadyForQuery, so it can retry) or, where that is not possible, ended.
 Task<bool> ClientSession::attach_server(std::uint64_t requests) {
-  set_phase(Phase::Waiting);
-  auto notice = [this](int position) {
-    Bytes out;
-    auto n = protocol::NoticeResponse::make(
-        "NOTICE", "00000",
-        fmt::format("waiting for a server connection in pool \"{}\": {} client(s) ahead",
-                    pool_->name(), position > 0 ? position - 1 : 0));
-    n.encode(out);
-    ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  };
-  auto lease = co_await services_->pools->acquire(*pool_, client_.get_executor(),
-                                                  logged_in_ ? notice : PoolRegistry::WaitNotice{});
-  if (lease && shutting_down_) {
-    services_->pools->release(*pool_, std::move(*lease), client_.get_executor());
-    lease = make_error("57P01", "terminating connection due to administrator command");
-  }
-  if (lease) {
-    held_ = std::move(*lease);
-    rp().from_server.reset();
-    if (prepared_on_) {
-      tx_mode().prepared.attach();
-      held_->server->statements().set_capacity(
-          static_cast<std::size_t>(settings_.max_prepared_statements));
+  Status attached = Ok{};
+  if (!held_) {
+    set_phase(Phase::Waiting);
+    auto notice = [this](int position) {
+      Bytes out;
+      auto n = protocol::NoticeResponse::make(
+          "NOTICE", "00000",
+          fmt::format("waiting for a server connection in pool \"{}\": {} client(s) ahead",
+                      pool_->name(), position > 0 ? position - 1 : 0));
+      n.encode(out);
+      ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    };
+    auto lease = co_await services_->pools->acquire(
+        *pool_, client_.get_executor(), logged_in_ ? notice : PoolRegistry::WaitNotice{});
+    if (lease && shutting_down_) {
+      services_->pools->release(*pool_, std::move(*lease), client_.get_executor());
+      lease = make_error("57P01", "terminating connection due to administrator command");
     }
-    replies_expected_ = replies_seen_ = 0;
-    auto synced = co_await sync_parameters(*held_->server);
-    if (synced) {
+    if (lease) {
+      adopt(std::move(*lease));
+    } else {
+      attached = lease.error();
+    }
+  }
+  if (held_) {
+    attached = co_await sync_parameters(*held_->server);
+    if (attached) {
       hold(held_->server.get());
       co_return true;
     }
     spdlog::warn("client {}: could not apply its settings on a server: {}", peer_,
-                 synced.error().message);
+                 attached.error().message);
     services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
     held_.reset();
-    lease = synced.error();
   }
-  const Error error = lease.error();
+  const Error error = attached.error();
   if (error.sqlstate != "53300" || !logged_in_) {
     co_await send_fatal(error);
     end(RelayEnd::PoolError, error);
@@ -361,6 +390,18 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
   (void)co_await refuse(error, requests);
   set_phase(Phase::Idle);
   co_return false;
+}
+
+// Takes `lease` as the held server, with the relay's per-server state fresh.
+void ClientSession::adopt(Lease lease) {
+  held_ = std::move(lease);
+  rp().from_server.reset();
+  if (prepared_on_) {
+    tx_mode().prepared.attach();
+    held_->server->statements().set_capacity(
+        static_cast<std::size_t>(settings_.max_prepared_statements));
+  }
+  replies_expected_ = replies_seen_ = 0;
 }
 
 // Answers what the client just sent with `error` instead of a server's reply, keeping the
@@ -391,12 +432,15 @@ Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests, cha
 
 // Gives the server exactly this client's settings before the client's bytes reach it, so
 // that a client never sees another client's values.
+// Most transactions get a server last synced for the same settings (all clients of an app
+// ask for the same ones): comparing the lists is far cheaper than working out changes.
+bool ClientSession::settings_synced(const ServerConn& server) const {
+  const SettingList* synced = server.synced_for();
+  return synced && *synced == settings_wanted_;
+}
+
 Task<Status> ClientSession::sync_parameters(ServerConn& server) {
-  // Most transactions get a server last synced for the same settings (all clients of an app
-  // ask for the same ones): comparing the lists is far cheaper than working out changes.
-  if (const SettingList* synced = server.synced_for(); synced && *synced == settings_wanted_) {
-    co_return Ok{};
-  }
+  if (settings_synced(server)) co_return Ok{};
   const SettingChanges changes =
       settings_to_apply(settings_wanted_, server.applied(), server.params());
   if (changes.empty()) {
@@ -417,14 +461,30 @@ Task<Status> ClientSession::sync_parameters(ServerConn& server) {
 Task<void> ClientSession::server_reader() {
   auto self = shared_from_this();
   while (end_ == RelayEnd::None && !parked_) {
+    ReadResult read;
     if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
-      co_await rp().server_wake.wait();
-      continue;
+      auto [e, got] = co_await rp().server_wake.wait();
+      const std::optional<ReadStart> started = rp().server_wake.take_read();
+      reading_server_ = false;
+      if (!started || !held_) continue;  // notified: look again
+      // Woken by the read start_server_reader() began on the server it attached.
+      read = read_waited(held_->server->socket(), held_->server->landing(), *started, e, got);
+    } else {
+      ServerConn& server = *held_->server;
+      reading_server_ = true;
+      Socket& socket = server.socket();
+      const std::span<std::uint8_t> landing = server.landing();
+      ReadStart start = read_start(socket, landing);  // read_ready() without its frame
+      if (!start.result) {
+        auto [e, got] =
+            co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+        start.result = read_waited(socket, landing, start, e, got);
+      }
+      read = *start.result;
     }
-    ServerConn& server = *held_->server;
-    reading_server_ = true;
-    auto [ec, chunk, short_read] = co_await read_ready(server.socket(), server.landing());
     reading_server_ = false;
+    ServerConn& server = *held_->server;
+    auto [ec, chunk, short_read] = read;
     if (end_ != RelayEnd::None) break;
     if (ec) {
       end(RelayEnd::ServerGone);
@@ -450,7 +510,9 @@ Task<void> ClientSession::server_reader() {
     if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
     meter_.on_server_bytes(chunk.size());
     writing_to_client_ = true;
-    const bool written = co_await proxy::forward(client_, chunk, rp().to_client_spill);
+    bool written = forward_now(client_, chunk);
+    if (written && !chunk.empty())
+      written = co_await forward_rest(client_, chunk, rp().to_client_spill);
     writing_to_client_ = false;
     if (!written) {
       end(RelayEnd::ClientGone);
@@ -472,7 +534,7 @@ Task<void> ClientSession::server_reader() {
         continue;
       }
     }
-    if (release_ready()) co_await release_server();
+    if (release_ready() && !release_now()) co_await release_server();
   }
   server_reader_running_ = false;
   rp().reader_exit.cancel();
@@ -502,11 +564,19 @@ bool ClientSession::release_ready() const {
   return server_idle() && rp().from_server.ready_at_end() == std::optional<char>('I');
 }
 
+// Gives the server back when nothing has to run on it first (no settings to capture, no
+// session to reset): the common case, without a coroutine frame. False when something has,
+// for release_server() to do.
+bool ClientSession::release_now() {
+  if (settings_touched_ || server_dirty_) return false;
+  begin_release();
+  finish_release();
+  return true;
+}
+
 Task<void> ClientSession::release_server(bool rollback_first) {
   releasing_ = true;
-  hold(nullptr);
-  tx_since_ = 0;
-  held_->server->statements().end_transaction();
+  begin_release();
   if (rollback_first) {
     if (auto rolled = co_await run_on_server(*held_->server, "ROLLBACK"); !rolled) {
       services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
@@ -515,6 +585,18 @@ Task<void> ClientSession::release_server(bool rollback_first) {
   }
   if (held_ && settings_touched_) co_await capture_and_reset(*held_->server);
   if (held_ && server_dirty_) co_await reset_session(*held_->server);
+  finish_release();
+}
+
+// The client stops being cancellable through the server, and its transaction is over.
+void ClientSession::begin_release() {
+  hold(nullptr);
+  tx_since_ = 0;
+  held_->server->statements().end_transaction();
+}
+
+// The server (unless it was closed on the way) goes back to its pool; the client is idle.
+void ClientSession::finish_release() {
   server_dirty_ = false;
   if (held_) {
     services_->pools->release(*pool_, std::move(*held_), client_.get_executor());

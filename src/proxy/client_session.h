@@ -148,16 +148,24 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<void> client_reader();
   Task<void> server_reader();
   void start_server_reader();
+  // The per-transaction steps have a plain function for the common case (nothing to wait
+  // for) and a coroutine for the rest; the coroutine is only entered when the plain one fails.
+  bool attach_now();
   Task<bool> attach_server(std::uint64_t requests);
+  void adopt(Lease lease);
+  bool settings_synced(const ServerConn& server) const;
   Task<Status> sync_parameters(ServerConn& server);
   bool release_ready() const;
+  bool release_now();
   Task<void> release_server(bool rollback_first = false);
+  void begin_release();
+  void finish_release();
   Task<void> capture_and_reset(ServerConn& server);
   Task<std::string> finish();
   bool server_idle() const;
   void end(RelayEnd why, Error error = {});
   void hold(ServerConn* server);
-  void set_phase(Phase phase);
+  void set_phase(Phase phase, TimePoint now = SteadyClock::now());
   unsigned note_client_sql(const protocol::MessageHeader& h, ByteView chunk);
   void apply_session_effects();
   Task<void> reset_session(ServerConn& server);

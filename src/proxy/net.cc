@@ -36,9 +36,9 @@ bool would_block(const boost::system::error_code& ec) {
 }
 
 // Sends what the socket takes now, without waiting: the count sent (0 when its buffer is
-// full), or nullopt on an error. Both writers try this before an Asio write, which even when
-// it completes at once posts its completion, and the scheduler polls epoll (epoll_wait with
-// timeout 0) before running it.
+// full), or nullopt on an error. write_all and forward_now try this before an Asio write, which
+// even when it completes at once posts its completion, and the scheduler polls epoll (epoll_wait
+// with timeout 0) before running it.
 std::optional<std::size_t> send_now(Socket& socket, ByteView bytes) {
   for (;;) {
     const ssize_t n =
@@ -79,37 +79,9 @@ std::span<std::uint8_t> scratch() {
   return buffer;
 }
 
-Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
-  // Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
-  // non-speculative operation; a queued read does not.
-  const auto landing_buffer = asio::buffer(landing.data(), landing.size());
-  boost::system::error_code ec;
-  std::size_t n = 0;
-  // Whether the last recv() came back short with no epoll_wait since: the socket is drained.
-  bool drained = false;
-  if (readiness::will_speculate(socket)) {
-    // Asio would recv() before waiting; do it here, so data is handled now rather than after
-    // a post, and an empty queue is known for certain.
-    n = socket.read_some(landing_buffer, ec);
-    if (would_block(ec)) {
-      readiness::mark_drained(socket);
-      n = 0;
-    } else if (ec) {
-      co_return ReadResult{ec, {}};
-    } else {
-      drained = n < landing.size();
-    }
-  }
-  if (n == 0) {
-    // Queued in the reactor: the handler runs inside the epoll wake-up that read the data,
-    // unless a write on this worker completed in the same wake-up (see WriteInFlight).
-    const bool trusted = writes_pending == 0;
-    const std::uint64_t started = writes_started;
-    auto [read_error, got] = co_await socket.async_read_some(landing_buffer, nothrow);
-    if (read_error) co_return ReadResult{read_error, {}};
-    n = got;
-    drained = n < landing.size() && trusted && writes_started == started;
-  }
+namespace {
+// The landing buffer's `n` bytes, and whatever more the socket has, in scratch().
+ReadResult land(Socket& socket, std::span<std::uint8_t> landing, std::size_t n, bool drained) {
   auto buf = scratch();
   std::memcpy(buf.data(), landing.data(), n);
   std::size_t total = n;
@@ -120,19 +92,79 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
     total += more;
     drained = would_block(more_error) || (!more_error && more < room);
   }
-  co_return ReadResult{{}, ByteView(buf.data(), total), drained};
+  return ReadResult{{}, ByteView(buf.data(), total), drained};
+}
+}  // namespace
+
+// Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
+// non-speculative operation; a queued read does not.
+ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing) {
+  if (readiness::will_speculate(socket)) {
+    // Asio would recv() before waiting; do it here, so data is handled now rather than after
+    // a post, and an empty queue is known for certain.
+    boost::system::error_code ec;
+    const std::size_t n = socket.read_some(asio::buffer(landing.data(), landing.size()), ec);
+    if (would_block(ec)) {
+      readiness::mark_drained(socket);
+    } else if (ec) {
+      return ReadStart{ReadResult{ec, {}}};
+    } else {
+      // Whether the recv() came back short with no epoll_wait since: the socket is drained.
+      return ReadStart{land(socket, landing, n, n < landing.size())};
+    }
+  }
+  // Queued in the reactor: the handler runs inside the epoll wake-up that read the data,
+  // unless a write on this worker completed in the same wake-up (see WriteInFlight).
+  return ReadStart{std::nullopt, writes_pending == 0, writes_started};
 }
 
-Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
-  const auto now = send_now(socket, bytes);
-  if (!now) co_return false;
-  const std::size_t sent = *now;
-  if (sent == bytes.size()) co_return true;
-  spill.assign(bytes.begin() + static_cast<std::ptrdiff_t>(sent), bytes.end());
+ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
+                       const boost::system::error_code& error, std::size_t n) {
+  if (error) return ReadResult{error, {}};
+  const bool drained =
+      n < landing.size() && start.trusted && writes_started == start.writes_started;
+  return land(socket, landing, n, drained);
+}
+
+Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
+  ReadStart start = read_start(socket, landing);
+  if (start.result) co_return *start.result;
+  auto [error, n] =
+      co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+  co_return read_waited(socket, landing, start, error, n);
+}
+
+bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing) {
+  if (!waiter_) return false;
+  if (readiness::will_speculate(socket)) {
+    notify();
+    return false;
+  }
+  read_ = read_start(socket, landing);  // no recv(): only what the wait must remember
+  const auto waiter = std::move(waiter_);
+  waiter->read(socket, asio::buffer(landing.data(), landing.size()));
+  return true;
+}
+
+bool forward_now(Socket& socket, ByteView& bytes) {
+  const auto sent = send_now(socket, bytes);
+  if (!sent) return false;
+  bytes = bytes.subspan(*sent);
+  return true;
+}
+
+Task<bool> forward_rest(Socket& socket, ByteView rest, Bytes& spill) {
+  spill.assign(rest.begin(), rest.end());
   WriteInFlight in_flight;
   auto [write_error, n] = co_await asio::async_write(socket, asio::buffer(spill), nothrow);
   spill.clear();
   co_return !write_error;
+}
+
+Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill) {
+  if (!forward_now(socket, bytes)) co_return false;
+  if (bytes.empty()) co_return true;
+  co_return co_await forward_rest(socket, bytes, spill);
 }
 
 Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& reader,

@@ -3,9 +3,12 @@
 // coroutine tasks, and the few helpers every connection needs.
 #include <boost/asio.hpp>
 #include <memory>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/bytes.h"
 #include "common/clock.h"
@@ -36,45 +39,6 @@ inline constexpr auto nothrow = asio::as_tuple(use_task);
 
 // A configured duration (seconds, fractions allowed) as a clock duration.
 inline Duration to_duration(config::Seconds s) { return std::chrono::duration_cast<Duration>(s); }
-
-// One coroutine waits, another on the same thread wakes it. Cheaper than parking on a timer
-// and cancelling it (no timer queue, no reactor lock): the relay uses it once per transaction.
-// notify() with nobody waiting does nothing, so a waiter re-checks its condition before
-// waiting, and the waker changes that condition before notifying.
-class Signal {
- public:
-  explicit Signal(Executor executor) : executor_(std::move(executor)) {}
-
-  // Suspends until notify(). Only one waiter at a time.
-  auto wait() {
-    return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void()>(
-        [this](auto handler) {
-          waiter_ = std::make_unique<Held<decltype(handler)>>(std::move(handler));
-        },
-        use_task);
-  }
-
-  // Resumes the waiter (later, from the executor's queue: never inside this call).
-  void notify() {
-    if (auto waiter = std::move(waiter_)) waiter->post(executor_);
-  }
-
-  bool waiting() const { return waiter_ != nullptr; }
-
- private:
-  struct Waiter {
-    virtual ~Waiter() = default;
-    virtual void post(const Executor& executor) = 0;
-  };
-  template <class Handler>
-  struct Held final : Waiter {
-    explicit Held(Handler&& h) : handler(std::move(h)) {}
-    void post(const Executor& executor) override { asio::post(executor, std::move(handler)); }
-    Handler handler;
-  };
-  Executor executor_;
-  std::unique_ptr<Waiter> waiter_;
-};
 
 // Writes every byte; false if the peer is gone.
 Task<bool> write_all(Socket& socket, ByteView bytes);
@@ -107,7 +71,32 @@ struct ReadResult {
 };
 Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing);
 
-// Writes `bytes` (typically in scratch()) to `socket`; false if the peer is gone.
+// read_ready() in its three steps, for the relay's readers, which read twice per
+// transaction and so spare a coroutine frame each time:
+//   ReadStart start = read_start(socket, landing);
+//   if (!start.result) {
+//     auto [ec, n] = co_await socket.async_read_some(asio::buffer(landing), nothrow);
+//     start.result = read_waited(socket, landing, start, ec, n);
+//   }
+// read_start() reads at once where Asio would speculate; otherwise the caller waits in the
+// reactor and read_waited() finishes the read. Exactly what read_ready() does.
+struct ReadStart {
+  std::optional<ReadResult> result;  // set when no wait is needed
+  bool trusted = false;              // no write on this worker was pending before the wait
+  std::uint64_t writes_started = 0;  // writes this worker had started before the wait
+};
+ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing);
+ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
+                       const boost::system::error_code& error, std::size_t n);
+
+// Writes `bytes` (typically in scratch()) to `socket`, in two steps so that the common case
+// costs no coroutine frame: forward_now() sends what the socket takes at once and leaves in
+// `bytes` what it did not take (usually nothing); only then does the caller co_await
+// forward_rest(), which copies that rest into `spill` and waits until it is written. Both
+// return false if the peer is gone.
+[[nodiscard]] bool forward_now(Socket& socket, ByteView& bytes);
+Task<bool> forward_rest(Socket& socket, ByteView rest, Bytes& spill);
+// Both steps in one coroutine, where its frame does not matter.
 Task<bool> forward(Socket& socket, ByteView bytes, Bytes& spill);
 
 // Reads until `reader` yields one complete frame. The frame's body stays valid until the
@@ -121,6 +110,74 @@ Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& 
 // Appends an ErrorResponse frame with severity, SQLSTATE and message.
 void append_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
                   std::string_view message);
+
+// One coroutine waits, another on the same thread wakes it. Cheaper than parking on a timer
+// and cancelling it (no timer queue, no reactor lock): the relay uses it once per transaction.
+// notify() with nobody waiting does nothing, so a waiter re-checks its condition before
+// waiting, and the waker changes that condition before notifying.
+//
+// The waker may instead hand the wait to a read (notify_with_read): the waiter then resumes
+// when the read completes, straight from the reactor, rather than from a post after which it
+// would start that same read itself. wait() yields the read's outcome, meaningful only when
+// take_read() says a read was started; after notify() it yields no error and 0 bytes.
+class Signal {
+ public:
+  explicit Signal(Executor executor) : executor_(std::move(executor)) {}
+
+  // Suspends until notify(), or until the read started by notify_with_read() completes.
+  // Only one waiter at a time.
+  auto wait() {
+    return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
+        [this](auto handler) {
+          waiter_ = std::make_unique<Held<decltype(handler)>>(std::move(handler));
+        },
+        nothrow);
+  }
+
+  // Resumes the waiter (later, from the executor's queue: never inside this call).
+  void notify() {
+    if (auto waiter = std::move(waiter_)) waiter->post(executor_);
+  }
+
+  // Starts an asynchronous read of `socket` into `landing` that resumes the waiter when it
+  // completes; read_waited() finishes it with take_read(). True if the read was started.
+  // False, and a plain notify(), where Asio would first try a recv() (data may already be
+  // there: the waiter reads for itself) or nobody waits.
+  bool notify_with_read(Socket& socket, std::span<std::uint8_t> landing);
+
+  // After wait(): the read notify_with_read() started for it, if any (and forgets it).
+  std::optional<ReadStart> take_read() { return std::exchange(read_, std::nullopt); }
+
+  bool waiting() const { return waiter_ != nullptr; }
+
+ private:
+  struct Waiter {
+    virtual ~Waiter() = default;
+    virtual void post(const Executor& executor) = 0;
+    virtual void read(Socket& socket, asio::mutable_buffer landing) = 0;
+  };
+  template <class Handler>
+  struct Held final : Waiter {
+    explicit Held(Handler&& h) : handler(std::move(h)) {}
+    // Posts a plain function that resumes the waiter, not the handler itself: a handler with
+    // an executor of its own would be wrapped in a work_dispatcher that tracks work on that
+    // executor and dispatches to it once more. The waiter runs on `executor` all the same: it
+    // is the executor of the coroutine that waits.
+    void post(const Executor& executor) override {
+      asio::post(executor, [h = std::move(handler)]() mutable {
+        std::move(h)(boost::system::error_code{}, std::size_t{0});
+      });
+    }
+    // The same handler the waiter's own co_await of async_read_some would have passed.
+    void read(Socket& socket, asio::mutable_buffer landing) override {
+      socket.async_read_some(landing, std::move(handler));
+    }
+    Handler handler;
+  };
+  Executor executor_;
+  std::unique_ptr<Waiter> waiter_;
+  std::optional<ReadStart> read_;
+};
 
 // The tcp_keep* / tcp_user_timeout settings, applied to client and server sockets alike.
 struct TcpOptions {

@@ -32,6 +32,13 @@ TimePoint born_with_jitter(const PoolState& ps, TimePoint now) {
   return now - std::chrono::duration_cast<Duration>(lifetime * share(rng));
 }
 
+// Whether a server lent at `now` needs no check_server() work: neither the liveness peek
+// nor server_check_query is due.
+bool needs_no_check(const Lease& lease, TimePoint now, Duration check_delay) {
+  return lease.idle_since == TimePoint{} ||
+         now - lease.idle_since < std::min(kPeekAfterIdle, check_delay);
+}
+
 }  // namespace
 
 PoolRegistry::PoolRegistry(std::shared_ptr<const config::Config> config,
@@ -127,9 +134,8 @@ Result<PoolState*> PoolRegistry::find_pool(const std::string& database, const st
   return pools_.emplace(key, std::move(ps)).first->second.get();
 }
 
-int PoolRegistry::plan_connects(PoolState& ps) {
+int PoolRegistry::plan_connects(PoolState& ps, TimePoint now) {
   int count = 0;
-  const TimePoint now = SteadyClock::now();
   for (;;) {
     const auto verdict = ps.pool.connect_verdict(*ps.db_budget, *ps.user_budget, now);
     if (verdict == pool::ConnectVerdict::Connect) {
@@ -351,7 +357,7 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
       }
       if (a.status == ServerPool::AcquireStatus::Ready) {
         got = std::move(a.lease);
-        ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.counts().active);
+        ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.active());
       } else {
         waiter = std::make_shared<Waiter>(ex);
         waiter->id = id;
@@ -385,6 +391,25 @@ Task<Result<Lease>> PoolRegistry::acquire(PoolState& ps, Executor ex, WaitNotice
     ps.stats().wait_time.observe(SteadyClock::now() - started);
     co_return std::move(*got);
   }
+}
+
+std::optional<Lease> PoolRegistry::try_acquire_now(PoolState& ps, const Executor& ex,
+                                                   TimePoint now) {
+  if (ps.paused.load(std::memory_order_relaxed)) return std::nullopt;
+  const int home = worker_index();
+  std::optional<Lease> got;
+  {
+    Guard lock(mu_);
+    const Lease* next = ps.pool.next_idle(home);
+    if (next == nullptr || !needs_no_check(*next, now, ps.timings.server_check_delay)) {
+      return std::nullopt;
+    }
+    got = std::move(ps.pool.acquire(next_waiter_id_++, now, home).lease);
+    ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.active());
+  }
+  got->server->rebind(ex);
+  ps.stats().wait_time.observe(Duration::zero());  // a server was ready: no wait
+  return got;
 }
 
 // A lent server must be alive; one idle longer than server_check_delay also runs
@@ -445,13 +470,14 @@ void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
       close_server(ps, lease);
       connects = plan_connects(ps);
     } else {
+      const TimePoint now = SteadyClock::now();
       lease.home = worker_index();  // its socket is on this worker's loop
-      dispatch(ps, ps.pool.release(std::move(lease), SteadyClock::now()));
-      connects = plan_connects(ps);
+      dispatch(ps, ps.pool.release(std::move(lease), now));
+      connects = plan_connects(ps, now);
     }
     neighbours = unblock_neighbours(ps);
   }
-  spawn_connects(ps, ex, connects);
+  if (connects > 0) spawn_connects(ps, ex, connects);
   for (auto& [other, count] : neighbours) spawn_connects(*other, ex, count);
 }
 

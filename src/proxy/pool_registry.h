@@ -100,6 +100,13 @@ class PoolRegistry {
   // change), or the error PostgreSQL gave when logging in failed.
   Task<Result<Lease>> acquire(PoolState& ps, Executor ex, WaitNotice notice = {});
 
+  // acquire()'s common case without a coroutine frame: the pool is not paused, nobody waits,
+  // and the idle server it would lend was back from a transaction too recently for any check
+  // (see check_server). Then that server, bound to `ex`; otherwise nullopt, nothing taken,
+  // and the caller co_awaits acquire().
+  // `now`: a clock reading the caller takes anyway.
+  std::optional<Lease> try_acquire_now(PoolState& ps, const Executor& ex, TimePoint now);
+
   // Whether servers of this pool accepted every one of these setting names before; a client
   // asking for a new one is lent a server at login, so a bad name fails there, as in
   // PostgreSQL. learn_settings() records names that worked.
@@ -170,8 +177,9 @@ class PoolRegistry {
  private:
   using Guard = std::lock_guard<std::mutex>;
 
-  int plan_connects(PoolState& ps);    // under lock; returns how many connects to start
-  bool evict_idle_for(PoolState& ps);  // under lock
+  // Under lock; returns how many connects to start. `now` only matters while clients wait.
+  int plan_connects(PoolState& ps, TimePoint now = SteadyClock::now());
+  bool evict_idle_for(PoolState& ps);                                         // under lock
   std::vector<std::pair<PoolState*, int>> unblock_neighbours(PoolState& ps);  // under lock
   void spawn_connects(PoolState& ps, const Executor& ex, int count);
   Task<void> connect_one(PoolState& ps, Executor ex);

@@ -176,6 +176,31 @@ TEST(PoolTest, IdleServerOnTheClientsOwnWorkerIsPreferred) {
   EXPECT_EQ(b.lease->server.id, 3);
 }
 
+// next_idle() names the server acquire() then lends, and nothing while clients wait.
+TEST(PoolTest, NextIdleIsTheServerAcquireLends) {
+  ManualClock clock;
+  TestPool pool(limits(3));
+  EXPECT_EQ(pool.next_idle(), nullptr);
+  for (int id = 1; id <= 3; ++id) {
+    pool.connect_started();
+    TestPool::Lease lease{FakeServer{id}, clock.now()};
+    lease.home = id == 1 ? 1 : 0;
+    (void)pool.connect_succeeded(std::move(lease), clock.now());
+  }
+  for (int home : {1, 0, 1}) {
+    const TestPool::Lease* next = pool.next_idle(home);
+    ASSERT_NE(next, nullptr);
+    const int expected = next->server.id;
+    auto a = pool.acquire(10 + home, clock.now(), home);
+    ASSERT_EQ(a.status, TestPool::AcquireStatus::Ready);
+    EXPECT_EQ(a.lease->server.id, expected);
+  }
+  EXPECT_EQ(pool.next_idle(), nullptr);  // all three lent
+  (void)pool.acquire(20, clock.now());   // a waiter
+  (void)pool.release({FakeServer{4}, clock.now()}, clock.now());
+  EXPECT_EQ(pool.next_idle(), nullptr);  // it went to the waiter
+}
+
 TEST(PoolTest, CancelledWaiterIsSkipped) {
   ManualClock clock;
   TestPool pool(limits(1));

@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/version.hpp>
+#include <optional>
 #include <random>
+#include <string>
 #include <thread>
 
 #include "proxy/asio_readiness.h"
@@ -193,6 +196,45 @@ TEST(ReadReady, EveryByteArrivesWhileTheSameSocketSpillsAWrite) {
   EXPECT_TRUE(read_done) << "reader stalled with " << matched << " of " << kTotal << " bytes";
   EXPECT_TRUE(write_ok);
   EXPECT_EQ(matched, kTotal);
+}
+
+// The waiter of a Signal resumes with the read the waker started for it (the relay's server
+// reader between transactions), or with nothing after a plain notify().
+TEST(SignalTest, WaiterResumesWithTheReadStartedForIt) {
+  asio::io_context io(1);
+  Pair pair(io);
+  readiness::mark_drained(pair.ours);  // as after a reply ending in ReadyForQuery
+  Signal signal(io.get_executor());
+  std::array<std::uint8_t, 16> landing{};
+  std::vector<std::string> seen;
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        for (int wakes = 0; wakes < 2; ++wakes) {
+          auto [ec, n] = co_await signal.wait();
+          const std::optional<ReadStart> started = signal.take_read();
+          if (!started) {
+            seen.push_back("notified");
+            continue;
+          }
+          auto read = read_waited(pair.ours, landing, *started, ec, n);
+          EXPECT_FALSE(read.error);
+          seen.emplace_back(reinterpret_cast<const char*>(read.bytes.data()), read.bytes.size());
+        }
+      },
+      asio::detached);
+  io.poll();
+  ASSERT_TRUE(signal.waiting());
+  signal.notify();
+  io.poll();
+  ASSERT_TRUE(signal.waiting());
+  const bool started = signal.notify_with_read(pair.ours, landing);
+  EXPECT_TRUE(started);
+  EXPECT_FALSE(signal.waiting());
+  io.poll();
+  ASSERT_EQ(::send(pair.theirs, "reply", 5, 0), 5);
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_EQ(seen, (std::vector<std::string>{"notified", "reply"}));
 }
 
 }  // namespace
