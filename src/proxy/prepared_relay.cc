@@ -281,6 +281,9 @@ void PreparedRelay::on_bind(Splice& s, std::size_t off, ByteView whole,
                             pool::ServerStatements& server) {
   if (whole.empty()) return;
   const std::string_view body = as_chars(whole.subspan(kHeader));
+  // The unnamed portal of the unnamed statement (the extended protocol's usual case):
+  // nothing to rename.
+  if (body.size() >= 2 && body[0] == '\0' && body[1] == '\0') return;
   std::size_t at = 0;
   const auto portal = cstring(body, at);
   if (!portal) return;
@@ -385,8 +388,7 @@ ByteView PreparedRelay::server_input(ByteView chunk, const protocol::MessageScan
   return chunk.first(chunk.size() - partial);
 }
 
-void PreparedRelay::on_server_message(const protocol::MessageHeader& h,
-                                      pool::ServerStatements& server) {
+void PreparedRelay::on_reply(const protocol::MessageHeader& h, pool::ServerStatements& server) {
   switch (h.type) {
     case msg::kParseComplete:
     case msg::kCloseComplete: {

@@ -30,6 +30,7 @@
 #include "common/bytes.h"
 #include "pool/prepared.h"
 #include "protocol/message_scanner.h"
+#include "protocol/message_types.h"
 
 namespace reservoir::proxy {
 
@@ -79,8 +80,21 @@ class PreparedRelay {
   // one chunk. `scanner` is the relay's (not yet shown this chunk). May return nothing.
   ByteView server_input(ByteView chunk, const protocol::MessageScanner& scanner);
 
-  // Matches a server message of that chunk with the queue; call for each, in order.
-  void on_server_message(const protocol::MessageHeader& h, pool::ServerStatements& server);
+  // Matches a server message of that chunk with the queue; call for each, in order. Only
+  // ParseComplete, CloseComplete, ErrorResponse and ReadyForQuery matter: the rest (rows,
+  // most of a reply) return here, without a call.
+  void on_server_message(const protocol::MessageHeader& h, pool::ServerStatements& server) {
+    switch (h.type) {
+      case protocol::msg::kParseComplete:
+      case protocol::msg::kCloseComplete:
+      case protocol::msg::kErrorResponse:
+      case protocol::msg::kReadyForQuery:
+        on_reply(h, server);
+        return;
+      default:
+        return;
+    }
+  }
 
   // The chunk with the edits of on_server_message() applied (the chunk itself if none). The
   // view is valid until the next call.
@@ -122,6 +136,7 @@ class PreparedRelay {
   void expect(ExpectedReply reply);
   void expect_plain(ExpectedReply::Kind kind);
   void pop_front(bool skipped, pool::ServerStatements& server);
+  void on_reply(const protocol::MessageHeader& h, pool::ServerStatements& server);
 
   std::uint32_t max_packet_size_;
   pool::ClientStatements statements_;
