@@ -99,9 +99,7 @@ Task<void> ClientSession::client_reader() {
       const std::span<std::uint8_t> landing = rp().client_landing;
       ReadStart start = read_start(client_, landing);  // read_ready() without its frame
       if (!start.result) {
-        auto [e, got] =
-            co_await client_.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
-        start.result = read_waited(client_, landing, start, e, got);
+        start.result = read_waited(client_, landing, start, co_await wait_read(client_, landing));
       }
       read = *start.result;
       reading_client_ = false;
@@ -476,9 +474,7 @@ Task<void> ClientSession::server_reader() {
       const std::span<std::uint8_t> landing = server.landing();
       ReadStart start = read_start(socket, landing);  // read_ready() without its frame
       if (!start.result) {
-        auto [e, got] =
-            co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
-        start.result = read_waited(socket, landing, start, e, got);
+        start.result = read_waited(socket, landing, start, co_await wait_read(socket, landing));
       }
       read = *start.result;
     }

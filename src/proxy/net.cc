@@ -129,9 +129,7 @@ ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const Re
 Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
   ReadStart start = read_start(socket, landing);
   if (start.result) co_return *start.result;
-  auto [error, n] =
-      co_await socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
-  co_return read_waited(socket, landing, start, error, n);
+  co_return read_waited(socket, landing, start, co_await wait_read(socket, landing));
 }
 
 bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing) {

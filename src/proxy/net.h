@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "common/bytes.h"
@@ -19,8 +20,6 @@
 namespace reservoir::proxy {
 
 namespace asio = boost::asio;
-// generic::stream_protocol carries both TCP and unix-domain sockets, so one code path
-// serves clients on either and reaches PostgreSQL over either.
 // Every executor here is an io_context's (one per worker), and the code names that type
 // rather than the type-erased asio::any_io_executor: a completion then runs through the
 // io_context directly instead of through any_executor's function tables and a wrapper.
@@ -74,10 +73,8 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing);
 // read_ready() in its three steps, for the relay's readers, which read twice per
 // transaction and so spare a coroutine frame each time:
 //   ReadStart start = read_start(socket, landing);
-//   if (!start.result) {
-//     auto [ec, n] = co_await socket.async_read_some(asio::buffer(landing), nothrow);
-//     start.result = read_waited(socket, landing, start, ec, n);
-//   }
+//   if (!start.result)
+//     start.result = read_waited(socket, landing, start, co_await wait_read(socket, landing));
 // read_start() reads at once where Asio would speculate; otherwise the caller waits in the
 // reactor and read_waited() finishes the read. Exactly what read_ready() does.
 struct ReadStart {
@@ -88,6 +85,16 @@ struct ReadStart {
 ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing);
 ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
                        const boost::system::error_code& error, std::size_t n);
+// The middle step: Asio's read into `landing`, an operation to co_await (no frame of its own).
+inline auto wait_read(Socket& socket, std::span<std::uint8_t> landing) {
+  return socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
+}
+// read_waited() for what co_await wait_read() yields.
+inline ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing,
+                              const ReadStart& start,
+                              const std::tuple<boost::system::error_code, std::size_t>& waited) {
+  return read_waited(socket, landing, start, std::get<0>(waited), std::get<1>(waited));
+}
 
 // Writes `bytes` (typically in scratch()) to `socket`, in two steps so that the common case
 // costs no coroutine frame: forward_now() sends what the socket takes at once and leaves in

@@ -32,11 +32,16 @@ TimePoint born_with_jitter(const PoolState& ps, TimePoint now) {
   return now - std::chrono::duration_cast<Duration>(lifetime * share(rng));
 }
 
+// Whether a server lent at `now` has been idle for less than `limit` (a new one has not
+// been idle at all).
+bool idle_under(const Lease& lease, TimePoint now, Duration limit) {
+  return lease.idle_since == TimePoint{} || now - lease.idle_since < limit;
+}
+
 // Whether a server lent at `now` needs no check_server() work: neither the liveness peek
 // nor server_check_query is due.
 bool needs_no_check(const Lease& lease, TimePoint now, Duration check_delay) {
-  return lease.idle_since == TimePoint{} ||
-         now - lease.idle_since < std::min(kPeekAfterIdle, check_delay);
+  return idle_under(lease, now, std::min(kPeekAfterIdle, check_delay));
 }
 
 }  // namespace
@@ -419,15 +424,13 @@ Task<bool> PoolRegistry::check_server(PoolState& ps, Lease& lease, Duration chec
   // A server back from a transaction moments ago is alive: skip the peek (a syscall) on the
   // hot path. Longer-idle servers are also swept by maintain() twice a second.
   const TimePoint now = SteadyClock::now();
-  const bool recently_used =
-      lease.idle_since == TimePoint{} || now - lease.idle_since < kPeekAfterIdle;
-  if (!recently_used && !lease.server->looks_alive()) {
+  if (!idle_under(lease, now, kPeekAfterIdle) && !lease.server->looks_alive()) {
     spdlog::info("pool {}: idle server {} was closed by PostgreSQL; replacing it", ps.name(),
                  lease.server->id());
     discard(ps, std::move(lease), ex);
     co_return false;
   }
-  if (lease.idle_since == TimePoint{} || now - lease.idle_since < check_delay) co_return true;
+  if (idle_under(lease, now, check_delay)) co_return true;
   std::string query;
   {
     Guard lock(mu_);
