@@ -47,11 +47,20 @@ TRUST_USER = "trustuser"  # trust in pg_hba.conf, "" in auth_file
 APP_DB = "app"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody listens on right now, and that this process has not
+    handed out before: two calls made before either port is bound (a listen port and an HTTP
+    port, say) would otherwise both get the port the kernel just freed."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def port_accepts(port: int, host: str = "127.0.0.1") -> bool:

@@ -104,3 +104,11 @@ def test_userlist_secrets_match_postgres(pg):
     text = harness.userlist_text()
     assert f'"{MD5_USER}" "{stored[MD5_USER]}"' in text
     assert f'"{SCRAM_USER}" "{stored[SCRAM_USER]}"' in text
+
+
+def test_free_port_never_hands_out_a_port_twice():
+    # A listen port and an HTTP port are both picked before Reservoir binds either; CI once got
+    # the same port twice and Reservoir stopped with "cannot listen for HTTP: Address already in
+    # use". A thousand picks with nothing bound in between must all differ.
+    ports = [harness.free_port() for _ in range(1000)]
+    assert len(set(ports)) == len(ports)
