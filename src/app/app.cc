@@ -41,8 +41,13 @@ App::App(std::shared_ptr<const config::Config> config,
          std::shared_ptr<const auth::CredentialStore> credentials)
     : config_(config), credentials_(credentials), pools_(config, credentials) {
   const int workers = resolve_workers(config_->settings.workers);
+  // With one worker every socket is only ever touched by that worker's thread (other
+  // threads post to it: the scheduler keeps its lock), so Asio's per-socket reactor locks
+  // (two lock/unlock pairs per read) can go. With more workers a server socket is handed
+  // from one loop to another (ServerConn::rebind) and those locks are needed.
+  const int hint = workers == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : 1;
   for (int i = 0; i < workers; ++i) {
-    loops_.push_back(std::make_unique<asio::io_context>(1));
+    loops_.push_back(std::make_unique<asio::io_context>(hint));
     lots_.push_back(
         std::make_unique<proxy::ParkingLot>(*loops_.back(), &proxy::ClientSession::wake_parked));
   }

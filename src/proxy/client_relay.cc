@@ -178,9 +178,19 @@ Task<void> ClientSession::client_reader() {
     if (short_read && !cut && rp().from_client.at_boundary()) readiness::mark_drained(client_);
     const std::size_t stop = cut.value_or(n);
     ByteView out = chunk.subspan(begin, stop > begin ? stop - begin : 0);
+    // One clock read for the request's bookkeeping (phase, pool, meter), unless it waits.
+    TimePoint now{};
+    // Attached to a server whose settings are the client's, with nothing to do first: the
+    // usual case, tried here (no wait) so that the request goes out uncopied.
+    bool attached = held_.has_value();
+    if (!out.empty() && !attached && !releasing_ && !sync_skipped && !statement_violation_ &&
+        !pin_refused_) {
+      now = SteadyClock::now();
+      attached = attach_now(now);
+    }
     // `chunk` lives in the worker's scratch buffer until this coroutine suspends: keep a
     // copy when something may be awaited before the bytes reach a server.
-    if (!out.empty() && (sync_skipped || releasing_ || !held_ || statement_violation_)) {
+    if (!out.empty() && (sync_skipped || releasing_ || !attached || statement_violation_)) {
       rp().pending.assign(out.begin(), out.end());
       out = rp().pending;
     }
@@ -217,14 +227,18 @@ Task<void> ClientSession::client_reader() {
         if (!co_await refuse(refused, requests, status ? status : 'I')) co_return;
         continue;
       }
-      if (!held_ && !attach_now() && !co_await attach_server(requests)) continue;
+      if (!attached || !held_) {  // (a release waited for above took the server it held)
+        if (!co_await attach_server(requests)) continue;
+        now = TimePoint{};
+      }
+      if (now == TimePoint{}) now = SteadyClock::now();
       start_server_reader();
       if (prepared_on_) out = tx_mode().prepared.to_server(out, begin, held_->server->statements());
       if (tx_mode_ && !tx_mode_->pending_effects.empty()) apply_session_effects();
       replies_expected_ += requests;
-      set_phase(Phase::Busy);
+      set_phase(Phase::Busy, now);
       query_cancel_sent_ = false;
-      meter_.on_forward(out.size(), requests);
+      meter_.on_forward(out.size(), requests, now);
       writing_to_server_ = true;
       Socket& server = held_->server->socket();
       bool written = forward_now(server, out);
@@ -327,9 +341,8 @@ Task<void> ClientSession::reset_session(ServerConn& server) {
 // Attaches a server for the request(s) just read when one is ready at once and already has
 // this client's settings: true when attached. A server that still needs the client's
 // settings stays held for attach_server() to sync.
-bool ClientSession::attach_now() {
+bool ClientSession::attach_now(TimePoint now) {
   if (shutting_down_) return false;
-  const TimePoint now = SteadyClock::now();
   auto lease = services_->pools->try_acquire_now(*pool_, client_.get_executor(), now);
   if (!lease) return false;
   set_phase(Phase::Waiting, now);
@@ -490,8 +503,11 @@ Task<void> ClientSession::server_reader() {
       chunk = tx_mode().prepared.server_input(chunk, rp().from_server);
       if (chunk.empty()) continue;
     }
-    Status scanned = rp().from_server.scan(
-        chunk, [&](const protocol::MessageHeader& h) { track_server_message(h, chunk, server); });
+    // One clock read per server read serves the meter, the phase and the release.
+    const TimePoint now = SteadyClock::now();
+    Status scanned = rp().from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
+      track_server_message(h, chunk, server, now);
+    });
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
@@ -519,10 +535,8 @@ Task<void> ClientSession::server_reader() {
         status && replies_seen_ == replies_expected_ && !writing_to_server_) {
       const bool in_tx = *status != 'I';
       if (!in_tx) server.statements().end_transaction();
-      tx_since_ =
-          in_tx ? (tx_since_ ? tx_since_.load() : SteadyClock::now().time_since_epoch().count())
-                : 0;
-      set_phase(in_tx ? Phase::IdleInTx : Phase::Held);
+      tx_since_ = in_tx ? (tx_since_ ? tx_since_.load() : now.time_since_epoch().count()) : 0;
+      set_phase(in_tx ? Phase::IdleInTx : Phase::Held, now);
       if (mode_ == config::PoolMode::Statement && in_tx) {
         // The client opened a transaction block: undo it now, refuse its next request.
         statement_violation_ = true;
@@ -530,7 +544,7 @@ Task<void> ClientSession::server_reader() {
         continue;
       }
     }
-    if (release_ready() && !release_now()) co_await release_server();
+    if (release_ready() && !release_now(now)) co_await release_server();
   }
   server_reader_running_ = false;
   rp().reader_exit.cancel();
@@ -538,9 +552,9 @@ Task<void> ClientSession::server_reader() {
 
 // Keeps the server's ParameterStatus values current as they pass by.
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
-                                         ServerConn& server) {
+                                         ServerConn& server, TimePoint now) {
   if (prepared_on_) tx_mode().prepared.on_server_message(h, server.statements());
-  meter_.on_server_message(h, chunk);
+  meter_.on_server_message(h, chunk, now);
   if (h.type == protocol::msg::kReadyForQuery) {
     ++replies_seen_;
   } else if (h.type == protocol::msg::kParameterStatus) {
@@ -563,10 +577,10 @@ bool ClientSession::release_ready() const {
 // Gives the server back when nothing has to run on it first (no settings to capture, no
 // session to reset): the common case, without a coroutine frame. False when something has,
 // for release_server() to do.
-bool ClientSession::release_now() {
+bool ClientSession::release_now(TimePoint now) {
   if (settings_touched_ || server_dirty_) return false;
   begin_release();
-  finish_release();
+  finish_release(now);
   return true;
 }
 
@@ -592,16 +606,16 @@ void ClientSession::begin_release() {
 }
 
 // The server (unless it was closed on the way) goes back to its pool; the client is idle.
-void ClientSession::finish_release() {
+void ClientSession::finish_release(TimePoint now) {
   server_dirty_ = false;
   if (held_) {
-    services_->pools->release(*pool_, std::move(*held_), client_.get_executor());
+    services_->pools->release(*pool_, std::move(*held_), client_.get_executor(), now);
     held_.reset();
   }
   settings_touched_ = false;
   releasing_ = false;
   rp().release_gate.cancel();
-  set_phase(Phase::Idle);
+  set_phase(Phase::Idle, now);
 }
 
 // The client changed session settings: remember them as its own (they follow it to its next

@@ -150,16 +150,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void start_server_reader();
   // The per-transaction steps have a plain function for the common case (nothing to wait
   // for) and a coroutine for the rest; the coroutine is only entered when the plain one fails.
-  bool attach_now();
+  bool attach_now(TimePoint now);
   Task<bool> attach_server(std::uint64_t requests);
   void adopt(Lease lease);
   bool settings_synced(const ServerConn& server) const;
   Task<Status> sync_parameters(ServerConn& server);
   bool release_ready() const;
-  bool release_now();
+  bool release_now(TimePoint now);
   Task<void> release_server(bool rollback_first = false);
   void begin_release();
-  void finish_release();
+  void finish_release(TimePoint now = SteadyClock::now());
   Task<void> capture_and_reset(ServerConn& server);
   Task<std::string> finish();
   bool server_idle() const;
@@ -170,7 +170,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void apply_session_effects();
   Task<void> reset_session(ServerConn& server);
   std::string session_reset_sql() const;
-  void track_server_message(const protocol::MessageHeader& h, ByteView chunk, ServerConn& server);
+  void track_server_message(const protocol::MessageHeader& h, ByteView chunk, ServerConn& server,
+                            TimePoint now);
 
   Socket client_;
   std::shared_ptr<const Services> services_;  // shared by the clients of one config snapshot

@@ -139,8 +139,7 @@ bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing) {
     return false;
   }
   read_ = read_start(socket, landing);  // no recv(): only what the wait must remember
-  const auto waiter = std::move(waiter_);
-  waiter->read(socket, asio::buffer(landing.data(), landing.size()));
+  std::exchange(waiter_, nullptr)->read(socket, asio::buffer(landing.data(), landing.size()));
   return true;
 }
 

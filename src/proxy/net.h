@@ -130,20 +130,27 @@ void append_error(Bytes& out, std::string_view severity, std::string_view sqlsta
 class Signal {
  public:
   explicit Signal(Executor executor) : executor_(std::move(executor)) {}
+  ~Signal() {
+    if (waiter_) waiter_->drop();  // destroys the waiting coroutine's handler, as Asio would
+  }
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
 
   // Suspends until notify(), or until the read started by notify_with_read() completes.
   // Only one waiter at a time.
   auto wait() {
     return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
         [this](auto handler) {
-          waiter_ = std::make_unique<Held<decltype(handler)>>(std::move(handler));
+          using H = Held<decltype(handler)>;
+          static_assert(sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(Storage));
+          waiter_ = new (&storage_) H(std::move(handler));  // in place: no allocation per wait
         },
         nothrow);
   }
 
   // Resumes the waiter (later, from the executor's queue: never inside this call).
   void notify() {
-    if (auto waiter = std::move(waiter_)) waiter->post(executor_);
+    if (Waiter* waiter = std::exchange(waiter_, nullptr)) waiter->post(executor_);
   }
 
   // Starts an asynchronous read of `socket` into `landing` that resumes the waiter when it
@@ -158,10 +165,15 @@ class Signal {
   bool waiting() const { return waiter_ != nullptr; }
 
  private:
+  // The waiter's handler lives in storage_ (placement new); post() and read() move it out
+  // and destroy what is left, so a Waiter is spent by exactly one of them.
   struct Waiter {
-    virtual ~Waiter() = default;
     virtual void post(const Executor& executor) = 0;
     virtual void read(Socket& socket, asio::mutable_buffer landing) = 0;
+    virtual void drop() = 0;
+
+   protected:
+    ~Waiter() = default;
   };
   template <class Handler>
   struct Held final : Waiter {
@@ -171,18 +183,29 @@ class Signal {
     // executor and dispatches to it once more. The waiter runs on `executor` all the same: it
     // is the executor of the coroutine that waits.
     void post(const Executor& executor) override {
-      asio::post(executor, [h = std::move(handler)]() mutable {
+      Handler h = take();
+      asio::post(executor, [h = std::move(h)]() mutable {
         std::move(h)(boost::system::error_code{}, std::size_t{0});
       });
     }
     // The same handler the waiter's own co_await of async_read_some would have passed.
     void read(Socket& socket, asio::mutable_buffer landing) override {
-      socket.async_read_some(landing, std::move(handler));
+      socket.async_read_some(landing, take());
+    }
+    void drop() override { this->~Held(); }
+    Handler take() {
+      Handler h = std::move(handler);
+      this->~Held();
+      return h;
     }
     Handler handler;
   };
+  // Room for the one handler type wait() stores (Asio's coroutine handler: a few pointers).
+  using Storage = std::aligned_storage_t<64, alignof(std::max_align_t)>;
+
   Executor executor_;
-  std::unique_ptr<Waiter> waiter_;
+  Waiter* waiter_ = nullptr;  // in storage_, or none
+  Storage storage_;
   std::optional<ReadStart> read_;
 };
 

@@ -462,7 +462,7 @@ std::shared_ptr<const ServerParams> PoolRegistry::server_params(PoolState& ps) {
   return ps.server_params;
 }
 
-void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
+void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex, TimePoint now) {
   int connects = 0;
   std::vector<std::pair<PoolState*, int>> neighbours;
   {
@@ -473,7 +473,6 @@ void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex) {
       close_server(ps, lease);
       connects = plan_connects(ps);
     } else {
-      const TimePoint now = SteadyClock::now();
       lease.home = worker_index();  // its socket is on this worker's loop
       dispatch(ps, ps.pool.release(std::move(lease), now));
       connects = plan_connects(ps, now);

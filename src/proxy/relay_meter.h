@@ -52,11 +52,10 @@ class RelayMeter {
   }
 
   // Client bytes forwarded to the server, carrying `requests` new requests.
-  void on_forward(std::size_t bytes, std::uint64_t requests) {
+  void on_forward(std::size_t bytes, std::uint64_t requests, TimePoint now) {
     if (cell_ == nullptr) return;
     cell_->bytes_received.add(bytes);
     if (requests == 0) return;
-    const TimePoint now = SteadyClock::now();
     if (outstanding_ == 0) query_start_ = now;
     if (!in_tx_) {
       in_tx_ = true;
@@ -72,11 +71,11 @@ class RelayMeter {
 
   // A server message header seen by the relay's scanner (only ReadyForQuery and
   // ErrorResponse matter).
-  void on_server_message(const protocol::MessageHeader& h, ByteView chunk) {
+  void on_server_message(const protocol::MessageHeader& h, ByteView chunk, TimePoint now) {
     if (cell_ == nullptr) return;
     if (h.type == 'Z') {
       // The status byte ends the message; if it is still to come, count it as in-transaction.
-      on_ready(h.end <= chunk.size() && h.end > 0 ? static_cast<char>(chunk[h.end - 1]) : 'T');
+      on_ready(h.end <= chunk.size() && h.end > 0 ? static_cast<char>(chunk[h.end - 1]) : 'T', now);
     } else if (h.type == 'E') {
       on_error(h, chunk);
     }
@@ -89,8 +88,7 @@ class RelayMeter {
   }
 
  private:
-  void on_ready(char status) {
-    const TimePoint now = SteadyClock::now();
+  void on_ready(char status, TimePoint now) {
     cell_->queries.add();
     if (outstanding_ > 0) {
       cell_->query_time.observe(now - query_start_);
