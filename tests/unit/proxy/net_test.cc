@@ -237,5 +237,41 @@ TEST(SignalTest, WaiterResumesWithTheReadStartedForIt) {
   EXPECT_EQ(seen, (std::vector<std::string>{"notified", "reply"}));
 }
 
+// A Signal destroyed while a coroutine waits on it destroys that coroutine, as Asio does with
+// the handler of an operation that never completes: nothing of it leaks (the waiter lives in
+// the Signal itself, not on the heap), and a waiter is stored afresh for every wait.
+TEST(SignalTest, DestroyingTheSignalDestroysItsWaiter) {
+  asio::io_context io(1);
+  struct Sentinel {
+    int* destroyed;
+    ~Sentinel() { ++*destroyed; }
+  };
+  int destroyed = 0;
+  int woken = 0;
+  auto signal = std::make_unique<Signal>(io.get_executor());
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        Sentinel sentinel{&destroyed};
+        for (;;) {
+          (void)co_await signal->wait();
+          ++woken;
+        }
+      },
+      asio::detached);
+  io.poll();
+  for (int i = 0; i < 3; ++i) {  // each wake stores a new waiter in the same place
+    ASSERT_TRUE(signal->waiting());
+    signal->notify();
+    io.poll();
+  }
+  EXPECT_EQ(woken, 3);
+  ASSERT_TRUE(signal->waiting());
+  EXPECT_EQ(destroyed, 0);
+  signal.reset();
+  io.poll();  // Asio unwinds a dropped coroutine's frames through its executor
+  EXPECT_EQ(destroyed, 1);
+}
+
 }  // namespace
 }  // namespace reservoir::proxy
