@@ -49,10 +49,22 @@ void mark_drained(Socket& socket) {
   if (DescriptorState* state = state_of(socket))
     (state->*member(SpeculativeTag{}))[asio::detail::epoll_reactor::read_op] = false;
 }
+
+bool is_non_blocking(Socket& socket) {
+  return (SocketAccess::impl(socket).get_implementation().state_ &
+          asio::detail::socket_ops::internal_non_blocking) != 0;
+}
+
+void restore_non_blocking(Socket& socket) {
+  SocketAccess::impl(socket).get_implementation().state_ |=
+      asio::detail::socket_ops::internal_non_blocking;
+}
 #else
 bool supported() { return false; }
 bool will_speculate(Socket&) { return false; }
 void mark_drained(Socket&) {}
+bool is_non_blocking(Socket&) { return false; }
+void restore_non_blocking(Socket&) {}
 #endif
 
 }  // namespace reservoir::proxy::readiness

@@ -28,4 +28,11 @@ bool will_speculate(Socket& socket);
 // Records that `socket`'s receive queue was just found empty.
 void mark_drained(Socket& socket);
 
+// Whether Asio has put `socket`'s fd in non-blocking mode for its own use. release() leaves
+// the fd as it is but forgets that; after assign() of the same fd, restore_non_blocking()
+// tells Asio again, sparing the ioctl(FIONBIO) its next operation would make. (A parked
+// client leaves Asio and comes back this way.)
+bool is_non_blocking(Socket& socket);
+void restore_non_blocking(Socket& socket);
+
 }  // namespace reservoir::proxy::readiness

@@ -102,11 +102,13 @@ void ClientSession::park() {
 // the socket still in Asio, if that cannot be done.
 bool ClientSession::enter_lot(ParkingLot& lot) {
   boost::system::error_code ec;
+  lot_non_blocking_ = readiness::is_non_blocking(client_);
   const int fd = client_.release(ec);
   if (ec) return false;
   if (!lot.add(fd, this, lot_known_)) {
     lot_known_ = false;
     client_.assign(Socket::protocol_type(family_, 0), fd, ec);
+    if (!ec && lot_non_blocking_) readiness::restore_non_blocking(client_);
     if (ec) {
       spdlog::warn("client {}: cannot park or watch its socket: {}", peer_, ec.message());
       ::close(fd);
@@ -136,6 +138,7 @@ void ClientSession::leave_lot(bool woken) {
   auto self = std::move(lot_self_);
   boost::system::error_code ec;
   client_.assign(Socket::protocol_type(family_, 0), fd, ec);
+  if (!ec && lot_non_blocking_) readiness::restore_non_blocking(client_);  // no ioctl again
   if (ec) {
     spdlog::warn("client {}: cannot watch its socket again: {}", peer_, ec.message());
     ::close(fd);

@@ -246,6 +246,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   int lot_fd_ = -1;
   int family_;              // the client socket's address family, to give the fd back to Asio
   bool lot_known_ = false;  // the fd is in the lot's set (disarmed) from an earlier stay
+  bool lot_non_blocking_ = false;  // Asio had made the fd non-blocking (it stays so)
   std::shared_ptr<ClientSession> lot_self_;
   bool enter_lot(ParkingLot& lot);
   void leave_lot(bool woken);

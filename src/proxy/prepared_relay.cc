@@ -190,7 +190,11 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
           protocol::Query{*instead}.encode(query);
           s.replace(off, end, query);
         }
-        expect_plain(Kind::Ready);
+        if (head_ == expected_.size()) {
+          ++plain_ready_;  // nothing queued ahead or behind it: count it
+        } else {
+          expect_plain(Kind::Ready);
+        }
         break;
       }
       case msg::kSync:
@@ -372,7 +376,8 @@ void PreparedRelay::pop_front(bool skipped, pool::ServerStatements& server) {
   }
 }
 
-ByteView PreparedRelay::server_input(ByteView chunk, const protocol::MessageScanner& scanner) {
+ByteView PreparedRelay::server_input_edited(ByteView chunk,
+                                            const protocol::MessageScanner& scanner) {
   if (!server_carry_.empty()) {
     server_joined_.assign(server_carry_.begin(), server_carry_.end());
     server_joined_.insert(server_joined_.end(), chunk.begin(), chunk.end());
@@ -393,7 +398,7 @@ void PreparedRelay::on_reply(const protocol::MessageHeader& h, pool::ServerState
     case msg::kParseComplete:
     case msg::kCloseComplete: {
       const Kind kind = h.type == msg::kParseComplete ? Kind::ParseComplete : Kind::CloseComplete;
-      if (!replies_pending() || expected_[head_].kind != kind) {
+      if (plain_ready_ > 0 || !replies_pending() || expected_[head_].kind != kind) {
         spdlog::debug("prepared statements: unexpected '{}' from the server", h.type);
         return;
       }
@@ -411,10 +416,16 @@ void PreparedRelay::on_reply(const protocol::MessageHeader& h, pool::ServerState
       return;
     }
     case msg::kErrorResponse:
-      // Extended protocol: the server skips to the next Sync.
+      // Extended protocol: the server skips to the next Sync. (A counted plain Ready at the
+      // front: a Query's error, followed by its ReadyForQuery.)
+      if (plain_ready_ > 0) return;
       while (replies_pending() && expected_[head_].kind != Kind::Ready) pop_front(true, server);
       return;
     case msg::kReadyForQuery:
+      if (plain_ready_ > 0) {
+        --plain_ready_;
+        return;
+      }
       while (replies_pending()) {
         const bool ready = expected_[head_].kind == Kind::Ready;
         pop_front(!ready, server);
@@ -426,8 +437,7 @@ void PreparedRelay::on_reply(const protocol::MessageHeader& h, pool::ServerState
   }
 }
 
-ByteView PreparedRelay::to_client(ByteView chunk) {
-  if (edits_.empty()) return chunk;
+ByteView PreparedRelay::apply_edits(ByteView chunk) {
   Splice s(chunk, edited_);
   for (const Edit& e : edits_) s.replace(e.from, std::min(e.to, chunk.size()), e.replacement);
   edits_.clear();
@@ -437,6 +447,7 @@ ByteView PreparedRelay::to_client(ByteView chunk) {
 void PreparedRelay::attach() {
   expected_.clear();
   head_ = 0;
+  plain_ready_ = 0;
   edits_pending_ = 0;
   edits_.clear();
   server_carry_.clear();

@@ -78,7 +78,10 @@ class PreparedRelay {
   // Takes the next chunk read from the server: while replies are to be edited, a message
   // header split at the end of the chunk is kept back so each edited message is whole in
   // one chunk. `scanner` is the relay's (not yet shown this chunk). May return nothing.
-  ByteView server_input(ByteView chunk, const protocol::MessageScanner& scanner);
+  ByteView server_input(ByteView chunk, const protocol::MessageScanner& scanner) {
+    if (server_carry_.empty() && edits_pending_ == 0) return chunk;  // the usual case
+    return server_input_edited(chunk, scanner);
+  }
 
   // Matches a server message of that chunk with the queue; call for each, in order. Only
   // ParseComplete, CloseComplete, ErrorResponse and ReadyForQuery matter: the rest (rows,
@@ -98,7 +101,7 @@ class PreparedRelay {
 
   // The chunk with the edits of on_server_message() applied (the chunk itself if none). The
   // view is valid until the next call.
-  ByteView to_client(ByteView chunk);
+  ByteView to_client(ByteView chunk) { return edits_.empty() ? chunk : apply_edits(chunk); }
 
   // --- state ---
 
@@ -106,7 +109,7 @@ class PreparedRelay {
   void attach();
   // True when no bytes are kept back in either direction.
   bool nothing_held_back() const { return carry_.empty() && server_carry_.empty(); }
-  bool replies_pending() const { return head_ < expected_.size(); }
+  bool replies_pending() const { return plain_ready_ > 0 || head_ < expected_.size(); }
   pool::ClientStatements& statements() { return statements_; }
   // Server statements prepared (injected or for the client's Parse), for stats and tests.
   std::uint64_t prepares_sent() const { return prepares_sent_; }
@@ -137,6 +140,8 @@ class PreparedRelay {
   void expect_plain(ExpectedReply::Kind kind);
   void pop_front(bool skipped, pool::ServerStatements& server);
   void on_reply(const protocol::MessageHeader& h, pool::ServerStatements& server);
+  ByteView server_input_edited(ByteView chunk, const protocol::MessageScanner& scanner);
+  ByteView apply_edits(ByteView chunk);
 
   std::uint32_t max_packet_size_;
   pool::ClientStatements statements_;
@@ -144,6 +149,10 @@ class PreparedRelay {
   // transaction, unlike std::deque).
   std::vector<ExpectedReply> expected_;
   std::size_t head_ = 0;
+  // Plain ReadyForQuery replies (a Query's, forwarded as they come) expected before all of
+  // expected_[head_..]: counted rather than queued, which is the whole queue of a client
+  // using the simple protocol. Only ever grows while expected_ has nothing pending.
+  std::size_t plain_ready_ = 0;
   int edits_pending_ = 0;         // entries of expected_ whose action is not Forward
   bool skip_until_sync_ = false;  // a Parse was refused: drop client messages until Sync
   std::size_t drop_left_ = 0;     // bytes of a dropped message still to come

@@ -2,6 +2,7 @@
 // reader never waits for data that is already there (the readiness shim's one risk).
 #include "proxy/net.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -196,6 +197,45 @@ TEST(ReadReady, EveryByteArrivesWhileTheSameSocketSpillsAWrite) {
   EXPECT_TRUE(read_done) << "reader stalled with " << matched << " of " << kTotal << " bytes";
   EXPECT_TRUE(write_ok);
   EXPECT_EQ(matched, kTotal);
+}
+
+// A parked client's socket leaves Asio (release) and comes back (assign): the fd stays
+// non-blocking, and restore_non_blocking() tells Asio so, which then reads without making it
+// non-blocking again.
+TEST(ReadinessShim, NonBlockingModeSurvivesReleaseAndAssign) {
+  if (!readiness::supported()) GTEST_SKIP() << "readiness shim inactive on this Boost";
+  asio::io_context io(1);
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  Socket ours(io, asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), fds[0]);
+  EXPECT_FALSE(readiness::is_non_blocking(ours));  // Asio sets it on first use, not before
+  std::array<std::uint8_t, 8> landing{};
+  std::size_t got = 0;
+  ours.async_read_some(asio::buffer(landing),
+                       [&](boost::system::error_code, std::size_t n) { got = n; });
+  ASSERT_EQ(::send(fds[1], "one", 3, 0), 3);
+  io.run_for(std::chrono::seconds(5));
+  io.restart();
+  EXPECT_EQ(got, 3u);
+  ASSERT_TRUE(readiness::is_non_blocking(ours));
+
+  boost::system::error_code ec;
+  const bool was = readiness::is_non_blocking(ours);
+  const int fd = ours.release(ec);
+  ASSERT_FALSE(ec);
+  EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);  // what restoring relies on
+  ours.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), fd, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_FALSE(readiness::is_non_blocking(ours));  // forgotten by release()
+  if (was) readiness::restore_non_blocking(ours);
+  EXPECT_TRUE(readiness::is_non_blocking(ours));
+  got = 0;
+  ours.async_read_some(asio::buffer(landing),
+                       [&](boost::system::error_code, std::size_t n) { got = n; });
+  ASSERT_EQ(::send(fds[1], "two!", 4, 0), 4);
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_EQ(got, 4u);
+  ::close(fds[1]);
 }
 
 // The waiter of a Signal resumes with the read the waker started for it (the relay's server

@@ -233,5 +233,48 @@ TEST(PreparedRelay, DeallocateOfAProtocolStatementIsForgottenHere) {
   EXPECT_EQ(h.server.size(), 0u);
 }
 
+Bytes query(const std::string& sql) {
+  Bytes body(sql.begin(), sql.end());
+  body.push_back(0);
+  Bytes out{'Q', 0, 0, 0, 0};
+  const auto len = static_cast<std::uint32_t>(4 + body.size());
+  out[1] = static_cast<std::uint8_t>(len >> 24);
+  out[2] = static_cast<std::uint8_t>(len >> 16);
+  out[3] = static_cast<std::uint8_t>(len >> 8);
+  out[4] = static_cast<std::uint8_t>(len);
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+// Simple-protocol Queries expect a plain ReadyForQuery each (counted, not queued); a client
+// that pipelines them with named Parses still gets every reply edited in its place, and a
+// Query's error leaves the Parses behind it alone.
+TEST(PreparedRelay, QueriesPipelinedWithParsesKeepTheirOrder) {
+  Harness h;
+  const std::string name = rsv("SELECT 4");
+  const Bytes c = simple('C', {'S', 'E', 'L', 'E', 'C', 'T', ' ', '1', 0});
+  Bytes error;
+  protocol::ErrorResponse::make("ERROR", "22012", "division by zero").encode(error);
+  // Query, Query (fails), Parse s + Sync, Query: all sent before any reply.
+  const Bytes in = cat(
+      {query("SELECT 1"), query("SELECT 1/0"), parse("s", "SELECT 4"), sync(), query("SELECT 1")});
+  EXPECT_EQ(h.client(in, 7), cat({query("SELECT 1"), query("SELECT 1/0"), close_statement(name),
+                                  parse(name, "SELECT 4"), sync(), query("SELECT 1")}));
+  EXPECT_TRUE(h.relay.replies_pending());
+  const Bytes server =
+      cat({c, ready(), error, ready(), kCloseComplete, kParseComplete, ready(), c, ready()});
+  EXPECT_EQ(h.reply(server, 3),
+            cat({c, ready(), error, ready(), kParseComplete, ready(), c, ready()}));
+  EXPECT_TRUE(h.server.contains(name));  // the Query's error did not undo the later Parse
+  EXPECT_NE(h.relay.statements().find("s"), nullptr);
+  EXPECT_FALSE(h.relay.replies_pending());
+  // And once more, now that the queue is empty again.
+  EXPECT_EQ(h.client(cat({query("SELECT 1"), bind("s"), execute(), sync()})),
+            cat({query("SELECT 1"), bind(name), execute(), sync()}));
+  EXPECT_EQ(h.reply(cat({c, ready(), kBindComplete, c, ready()}), 1),
+            cat({c, ready(), kBindComplete, c, ready()}));
+  EXPECT_FALSE(h.relay.replies_pending());
+}
+
 }  // namespace
 }  // namespace reservoir::proxy
