@@ -153,6 +153,23 @@ Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
       h.type = static_cast<char>(p[i]);
       h.length = load_be32(p + i + 1);
       h.offset = i;
+      const std::size_t end = i + 1 + std::size_t(h.length);
+      if (end <= n && h.length >= 4 && h.length <= max_packet_size_ &&
+          (h.type != kReadyForQueryType || h.length == 5)) {
+        // The whole message is in the chunk: header and body in one step.
+        h.end = end;
+        ++messages_seen_;
+        if constexpr (std::is_invocable_v<F&, const MessageHeader&>) {
+          on_message_start(h);
+        } else {
+          on_message_start(h.type, h.length, h.offset);
+        }
+        current_type_ = h.type;
+        if (h.type == kReadyForQueryType) pending_status_ = static_cast<char>(p[i + kHeaderSize]);
+        i = end;
+        finish_message(i);
+        continue;
+      }
       i += kHeaderSize;
     } else {  // header split across chunks: carry its bytes over
       const std::size_t take = std::min(kHeaderSize - header_have_, n - i);

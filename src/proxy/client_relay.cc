@@ -506,7 +506,18 @@ Task<void> ClientSession::server_reader() {
     // One clock read per server read serves the meter, the phase and the release.
     const TimePoint now = SteadyClock::now();
     Status scanned = rp().from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
-      track_server_message(h, chunk, server, now);
+      // Only these matter to the tracking (rows, descriptions, command tags do not).
+      switch (h.type) {
+        case protocol::msg::kReadyForQuery:
+        case protocol::msg::kParameterStatus:
+        case protocol::msg::kErrorResponse:
+        case protocol::msg::kParseComplete:
+        case protocol::msg::kCloseComplete:
+          track_server_message(h, chunk, server, now);
+          break;
+        default:
+          break;
+      }
     });
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
@@ -550,7 +561,9 @@ Task<void> ClientSession::server_reader() {
   rp().reader_exit.cancel();
 }
 
-// Keeps the server's ParameterStatus values current as they pass by.
+// Keeps the server's ParameterStatus values current as they pass by, and shows the prepared
+// statement relay and the meter what they look at. Called only for the message types named
+// in server_reader (every other type is nothing to any of them).
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
                                          ServerConn& server, TimePoint now) {
   if (prepared_on_) tx_mode().prepared.on_server_message(h, server.statements());
