@@ -97,8 +97,21 @@ class MessageScanner {
   std::uint64_t messages_seen() const { return messages_seen_; }
   bool failed() const { return error_.has_value(); }
 
-  // Forgets all state, including a failure (for a new stream).
-  void reset() { *this = MessageScanner(max_packet_size_); }
+  // Forgets all state, including a failure (for a new stream). Field by field: the relay
+  // does this once per transaction, and a whole new scanner would rebuild error_ too.
+  void reset() {
+    header_have_ = 0;  // header_ bytes beyond header_have_ are never read
+    body_left_ = 0;
+    current_type_ = 0;
+    want_status_ = false;
+    pending_status_ = 0;
+    last_type_ = 0;
+    ready_status_ = 0;
+    completed_ = 0;
+    last_end_ = 0;
+    messages_seen_ = 0;
+    if (error_) error_.reset();
+  }
 
  private:
   static constexpr char kReadyForQueryType = 'Z';

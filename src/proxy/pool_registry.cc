@@ -474,10 +474,18 @@ void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex, TimeP
       connects = plan_connects(ps);
     } else {
       lease.home = worker_index();  // its socket is on this worker's loop
-      dispatch(ps, ps.pool.release(std::move(lease), now));
-      connects = plan_connects(ps, now);
+      auto released = ps.pool.release(std::move(lease), now);
+      // Parked idle (the usual case): nobody waits and the pool is as big as before, so
+      // there is nothing new to connect for unless it is below its minimum.
+      const bool idled = released.kind == ServerPool::ReleaseKind::ToIdle;
+      dispatch(ps, std::move(released));
+      if (!idled || ps.pool.counts().total() < ps.pool.limits().min_pool_size) {
+        connects = plan_connects(ps, now);
+      }
     }
-    neighbours = unblock_neighbours(ps);
+    if (ps.db_budget->exhausted() || ps.user_budget->exhausted()) {
+      neighbours = unblock_neighbours(ps);
+    }
   }
   if (connects > 0) spawn_connects(ps, ex, connects);
   for (auto& [other, count] : neighbours) spawn_connects(*other, ex, count);

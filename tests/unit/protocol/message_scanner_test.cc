@@ -220,5 +220,37 @@ TEST(MessageScanner, CountsMessages) {
   EXPECT_EQ(scanner.last_end(), b.size());
 }
 
+// reset() in the middle of a message (a header half seen, a body half skipped) leaves a
+// scanner indistinguishable from a new one: the relay resets once per transaction.
+TEST(MessageScanner, ResetMidMessageIsLikeNew) {
+  const std::uint8_t ready[] = {'Z', 0, 0, 0, 5, 'T'};
+  const std::uint8_t sync[] = {'S', 0, 0, 0, 4};
+  for (std::size_t cut = 1; cut < sizeof ready; ++cut) {
+    MessageScanner scanner;
+    ASSERT_TRUE(scanner.scan(ByteView(ready, sizeof ready)).ok());
+    ASSERT_TRUE(scanner.scan(ByteView(ready, cut)).ok());  // a second one, cut short
+    EXPECT_FALSE(scanner.at_boundary());
+    scanner.reset();
+    EXPECT_TRUE(scanner.at_boundary());
+    EXPECT_EQ(scanner.messages_seen(), 0u);
+    EXPECT_EQ(scanner.ready_status(), 0);
+    EXPECT_EQ(scanner.last_type(), 0);
+    EXPECT_EQ(scanner.partial_header_size(), 0u);
+    EXPECT_FALSE(scanner.ready_at_end().has_value());
+    std::vector<char> types;
+    ASSERT_TRUE(scanner
+                    .scan(ByteView(sync, sizeof sync),
+                          [&](const MessageHeader& h) {
+                            types.push_back(h.type);
+                            EXPECT_EQ(h.offset, 0u);
+                            EXPECT_FALSE(h.straddled);
+                          })
+                    .ok());
+    EXPECT_EQ(types, std::vector<char>{'S'}) << "cut " << cut;
+    EXPECT_TRUE(scanner.at_boundary());
+    EXPECT_EQ(scanner.last_type(), 'S');
+  }
+}
+
 }  // namespace
 }  // namespace reservoir::protocol
