@@ -62,11 +62,16 @@ unsigned statement_hints(std::string_view sql, std::size_t i) {
 // pg_try_advisory_* (any "_advisory" counts).
 unsigned underscore_hints(std::string_view sql, std::size_t at) {
   unsigned hints = 0;
-  if (at >= 3 && word_at(sql, at - 3, "set_config") &&
+  // Most identifiers with '_' are neither: the letters next to it rule them out cheaply.
+  if (at >= 3 && lower(static_cast<unsigned char>(sql[at - 1])) == 't' &&
+      word_at(sql, at - 3, "set_config") &&
       (at == 3 || !identifier_char(static_cast<unsigned char>(sql[at - 4])))) {
     hints |= kChangesSettings;
   }
-  if (prefix_at(sql, at + 1, "advisory")) hints |= kTouchesSession;  // pg_[try_]advisory_*
+  if (at + 2 < sql.size() && lower(static_cast<unsigned char>(sql[at + 2])) == 'd' &&
+      prefix_at(sql, at + 1, "advisory")) {
+    hints |= kTouchesSession;  // pg_[try_]advisory_*
+  }
   return hints;
 }
 

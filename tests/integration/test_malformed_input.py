@@ -105,6 +105,18 @@ def test_message_length_below_4_after_login(guarded):
         assert_only_errors_then_close(conn)
 
 
+def test_query_with_a_nul_inside_is_refused_and_the_client_goes_on(guarded):
+    # The relay scans a Query's text up to its last byte; PostgreSQL refuses one with a NUL
+    # before that (08P01), and the session goes on.
+    with harness.RawConnection(guarded.port) as conn:
+        conn.startup(APP_USER, APP_DB, APP_PASSWORD)
+        with pytest.raises(harness.ServerError) as err:
+            conn.simple_query("SELECT 1\x00SET application_name = 'nul'")
+        assert err.value.code == "08P01", err.value
+        assert conn.simple_query("SELECT 2") == [("2",)]
+        assert conn.simple_query("SHOW application_name") != [("nul",)]
+
+
 def test_ssl_request_is_declined_then_startup_works(guarded):
     with harness.RawConnection(guarded.port) as conn:
         assert conn.ssl_request(harness.SSL_REQUEST_CODE) == b"N"
