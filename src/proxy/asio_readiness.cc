@@ -50,21 +50,24 @@ void mark_drained(Socket& socket) {
     (state->*member(SpeculativeTag{}))[asio::detail::epoll_reactor::read_op] = false;
 }
 
-bool is_non_blocking(Socket& socket) {
-  return (SocketAccess::impl(socket).get_implementation().state_ &
-          asio::detail::socket_ops::internal_non_blocking) != 0;
+unsigned non_blocking_modes(Socket& socket) {
+  return SocketAccess::impl(socket).get_implementation().state_ &
+         asio::detail::socket_ops::non_blocking;
 }
 
-void restore_non_blocking(Socket& socket) {
+bool restore_non_blocking(Socket& socket, unsigned modes) {
+  namespace ops = asio::detail::socket_ops;
+  if ((modes & ops::user_set_non_blocking) == 0 || !socket.is_open()) return false;
   SocketAccess::impl(socket).get_implementation().state_ |=
-      asio::detail::socket_ops::internal_non_blocking;
+      static_cast<ops::state_type>(modes & ops::non_blocking);
+  return true;
 }
 #else
 bool supported() { return false; }
 bool will_speculate(Socket&) { return false; }
 void mark_drained(Socket&) {}
-bool is_non_blocking(Socket&) { return false; }
-void restore_non_blocking(Socket&) {}
+unsigned non_blocking_modes(Socket&) { return 0; }
+bool restore_non_blocking(Socket&, unsigned) { return false; }
 #endif
 
 }  // namespace reservoir::proxy::readiness

@@ -28,11 +28,14 @@ bool will_speculate(Socket& socket);
 // Records that `socket`'s receive queue was just found empty.
 void mark_drained(Socket& socket);
 
-// Whether Asio has put `socket`'s fd in non-blocking mode for its own use. release() leaves
-// the fd as it is but forgets that; after assign() of the same fd, restore_non_blocking()
-// tells Asio again, sparing the ioctl(FIONBIO) its next operation would make. (A parked
-// client leaves Asio and comes back this way.)
-bool is_non_blocking(Socket& socket);
-void restore_non_blocking(Socket& socket);
+// The non-blocking modes Asio records for `socket` (set by non_blocking(true), and for its own
+// operations): release() leaves the fd as it is but the socket forgets them, and assign() of
+// the same fd starts with none, so a synchronous read_some() would then wait in poll() for
+// data rather than report would_block. A parked client leaves Asio and comes back this way:
+// it takes non_blocking_modes() before release() and restore_non_blocking() after assign(),
+// which tells Asio again without a syscall. Returns false, changing nothing, where the shim
+// is inactive or `modes` lacks the user's non-blocking mode: then call non_blocking(true).
+unsigned non_blocking_modes(Socket& socket);
+bool restore_non_blocking(Socket& socket, unsigned modes);
 
 }  // namespace reservoir::proxy::readiness

@@ -102,17 +102,12 @@ void ClientSession::park() {
 // the socket still in Asio, if that cannot be done.
 bool ClientSession::enter_lot(ParkingLot& lot) {
   boost::system::error_code ec;
-  lot_non_blocking_ = readiness::is_non_blocking(client_);
+  lot_modes_ = static_cast<std::uint8_t>(readiness::non_blocking_modes(client_));
   const int fd = client_.release(ec);
   if (ec) return false;
   if (!lot.add(fd, this, lot_known_)) {
     lot_known_ = false;
-    client_.assign(Socket::protocol_type(family_, 0), fd, ec);
-    if (!ec && lot_non_blocking_) readiness::restore_non_blocking(client_);
-    if (ec) {
-      spdlog::warn("client {}: cannot park or watch its socket: {}", peer_, ec.message());
-      ::close(fd);
-    }
+    if (!back_to_asio(fd)) end_ = RelayEnd::ClientGone;
     return false;
   }
   lot_fd_ = fd;
@@ -136,15 +131,30 @@ void ClientSession::leave_lot(bool woken) {
     lot_known_ = false;
   }
   auto self = std::move(lot_self_);
+  if (!back_to_asio(fd)) end_ = RelayEnd::ClientGone;
+  asio::co_spawn(client_.get_executor(), resume(), asio::detached);
+}
+
+// The fd is the client socket again, non-blocking as before it left: the relay's
+// synchronous reads must see would_block, not wait in poll() and stall the worker (assign()
+// forgets the mode; the fd kept it, so telling Asio needs no syscall where the shim allows).
+// False, with the fd closed, if Asio cannot take it back.
+bool ClientSession::back_to_asio(int fd) {
   boost::system::error_code ec;
   client_.assign(Socket::protocol_type(family_, 0), fd, ec);
-  if (!ec && lot_non_blocking_) readiness::restore_non_blocking(client_);  // no ioctl again
   if (ec) {
     spdlog::warn("client {}: cannot watch its socket again: {}", peer_, ec.message());
-    ::close(fd);
-    end_ = RelayEnd::ClientGone;
+    ::close(fd);  // not assigned: the fd is still ours
+    return false;
   }
-  asio::co_spawn(client_.get_executor(), resume(), asio::detached);
+  if (!readiness::restore_non_blocking(client_, lot_modes_)) client_.non_blocking(true, ec);
+  if (ec) {
+    spdlog::warn("client {}: cannot make its socket non-blocking: {}", peer_, ec.message());
+    boost::system::error_code ignored;
+    client_.close(ignored);
+    return false;
+  }
+  return true;
 }
 
 // The parked client sent something, went away, or the session is being ended (end()

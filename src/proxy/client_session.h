@@ -244,12 +244,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // its fd, and the lot's wake (or end()) gives it back. The session keeps itself alive
   // meanwhile, as the peek operation's handler does where there is no lot.
   int lot_fd_ = -1;
-  int family_;              // the client socket's address family, to give the fd back to Asio
-  bool lot_known_ = false;  // the fd is in the lot's set (disarmed) from an earlier stay
-  bool lot_non_blocking_ = false;  // Asio had made the fd non-blocking (it stays so)
+  int family_;                  // the client socket's address family, to give the fd back to Asio
+  bool lot_known_ = false;      // the fd is in the lot's set (disarmed) from an earlier stay
+  std::uint8_t lot_modes_ = 0;  // the socket's non-blocking modes before it left Asio
   std::shared_ptr<ClientSession> lot_self_;
   bool enter_lot(ParkingLot& lot);
   void leave_lot(bool woken);
+  bool back_to_asio(int fd);
   int client_fd() { return lot_fd_ >= 0 ? lot_fd_ : client_.native_handle(); }
   void request_park();
   void park();

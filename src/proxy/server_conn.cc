@@ -13,6 +13,7 @@
 #include "protocol/messages/error_response.h"
 #include "protocol/messages/parameter_status.h"
 #include "protocol/messages/password.h"
+#include "proxy/asio_readiness.h"
 
 namespace reservoir::proxy {
 
@@ -142,12 +143,14 @@ bool ServerConn::looks_alive() const {
 
 void ServerConn::rebind(const Executor& executor) {
   if (socket_.get_executor() == executor) return;
-  auto protocol = socket_.local_endpoint().protocol();
+  if (family_ == 0) family_ = socket_.local_endpoint().protocol().family();  // once
+  const unsigned modes = readiness::non_blocking_modes(socket_);
   boost::system::error_code ec;
   const int fd = socket_.release(ec);
   Socket moved(executor);
-  moved.assign(protocol, fd, ec);
-  moved.non_blocking(true, ec);
+  moved.assign(Socket::protocol_type(family_, 0), fd, ec);
+  // The fd is still non-blocking; the new socket must know it (no ioctl where the shim can).
+  if (!readiness::restore_non_blocking(moved, modes)) moved.non_blocking(true, ec);
   socket_ = std::move(moved);
 }
 

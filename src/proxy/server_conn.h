@@ -114,6 +114,7 @@ class ServerConn {
 
  private:
   Socket socket_;
+  int family_ = 0;  // the socket's address family, learnt at the first rebind()
   std::int32_t pid_ = 0;
   std::int32_t secret_ = 0;
   std::shared_ptr<const ServerTarget> target_;

@@ -175,3 +175,33 @@ def test_shutdown_tells_parked_clients_and_exits(reservoir):
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
         assert "administrator command" in str(err.value) or "closed" in str(err.value), err.value
+
+
+@pytest.mark.parametrize("size", [256, 512, 300])
+def test_woken_client_whose_request_fills_the_landing_buffer_is_answered(reservoir, size):
+    # A parked client's socket comes back to Asio by assign(), which forgets that the socket
+    # is non-blocking. A read that fills the 256-byte landing buffer reads on for the rest;
+    # if that read finds nothing more (the request was exactly 256 bytes, or 512) and Asio
+    # thinks the socket blocks, it waits in poll() for bytes that never come, and the whole
+    # worker hangs. Other clients on the worker must not notice either.
+    import harness
+    from harness import APP_DB, APP_PASSWORD, APP_USER
+    res = reservoir(pool_mode="transaction", workers=1)
+    other = res.connect()
+    other.autocommit = True
+    with harness.RawConnection(res.port) as conn:
+        conn.startup(APP_USER, APP_DB, APP_PASSWORD)
+        time.sleep(PARK_WAIT)  # parked (a pooled client starts parked; this makes sure)
+        # A Query of exactly `size` bytes on the wire: 'Q', length, text, NUL.
+        prefix = "SELECT '"
+        filler = "x" * (size - 5 - len(prefix) - len("'") - 1)
+        sql = prefix + filler + "'"
+        assert 1 + 4 + len(sql) + 1 == size
+        conn.sock.settimeout(10)
+        assert conn.simple_query(sql) == [(filler,)]
+        # Again, now that it is awake (no assign in between), and the other client too.
+        assert conn.simple_query(sql) == [(filler,)]
+        with other.cursor() as cur:
+            cur.execute("SELECT 7")
+            assert cur.fetchone() == (7,)
+    other.close()

@@ -200,37 +200,40 @@ TEST(ReadReady, EveryByteArrivesWhileTheSameSocketSpillsAWrite) {
 }
 
 // A parked client's socket leaves Asio (release) and comes back (assign): the fd stays
-// non-blocking, and restore_non_blocking() tells Asio so, which then reads without making it
-// non-blocking again.
-TEST(ReadinessShim, NonBlockingModeSurvivesReleaseAndAssign) {
+// non-blocking but the socket forgets it, and a synchronous read would then wait in poll()
+// instead of reporting would_block (a whole worker stalled). restore_non_blocking() gives the
+// modes back without a syscall.
+TEST(ReadinessShim, NonBlockingModesSurviveReleaseAndAssign) {
   if (!readiness::supported()) GTEST_SKIP() << "readiness shim inactive on this Boost";
   asio::io_context io(1);
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   Socket ours(io, asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), fds[0]);
-  EXPECT_FALSE(readiness::is_non_blocking(ours));  // Asio sets it on first use, not before
-  std::array<std::uint8_t, 8> landing{};
-  std::size_t got = 0;
-  ours.async_read_some(asio::buffer(landing),
-                       [&](boost::system::error_code, std::size_t n) { got = n; });
-  ASSERT_EQ(::send(fds[1], "one", 3, 0), 3);
-  io.run_for(std::chrono::seconds(5));
-  io.restart();
-  EXPECT_EQ(got, 3u);
-  ASSERT_TRUE(readiness::is_non_blocking(ours));
-
+  EXPECT_EQ(readiness::non_blocking_modes(ours), 0u);
+  EXPECT_FALSE(readiness::restore_non_blocking(ours, 0));  // no user mode to give back
   boost::system::error_code ec;
-  const bool was = readiness::is_non_blocking(ours);
+  ours.non_blocking(true, ec);  // as the acceptor does for every client
+  ASSERT_FALSE(ec);
+  const unsigned modes = readiness::non_blocking_modes(ours);
+  ASSERT_NE(modes, 0u);
+
   const int fd = ours.release(ec);
   ASSERT_FALSE(ec);
   EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);  // what restoring relies on
   ours.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), fd, ec);
   ASSERT_FALSE(ec);
-  EXPECT_FALSE(readiness::is_non_blocking(ours));  // forgotten by release()
-  if (was) readiness::restore_non_blocking(ours);
-  EXPECT_TRUE(readiness::is_non_blocking(ours));
-  got = 0;
-  ours.async_read_some(asio::buffer(landing),
+  EXPECT_EQ(readiness::non_blocking_modes(ours), 0u);  // forgotten by release()
+  EXPECT_FALSE(ours.non_blocking());
+  ASSERT_TRUE(readiness::restore_non_blocking(ours, modes));
+  EXPECT_TRUE(ours.non_blocking());
+  EXPECT_EQ(readiness::non_blocking_modes(ours), modes);
+  // Nothing to read: would_block at once, not a wait in poll() (this test would hang).
+  std::array<std::uint8_t, 8> buf{};
+  EXPECT_EQ(ours.read_some(asio::buffer(buf), ec), 0u);
+  EXPECT_EQ(ec, asio::error::would_block);
+  // And the asynchronous path reads as before.
+  std::size_t got = 0;
+  ours.async_read_some(asio::buffer(buf),
                        [&](boost::system::error_code, std::size_t n) { got = n; });
   ASSERT_EQ(::send(fds[1], "two!", 4, 0), 4);
   io.run_for(std::chrono::seconds(5));
