@@ -134,7 +134,12 @@ class Running:
         if self.target.kind == "reservoir":
             section = "reservoir"
             settings["workers"] = self.target.workers
-            settings["http_listen"] = f"127.0.0.1:{free_port()}"  # off the shared default
+            # Off the shared default, and not the listen port, which is not bound yet either
+            # (two picks in a row can return the same free port).
+            http_port = free_port()
+            while http_port == self.port:
+                http_port = free_port()
+            settings["http_listen"] = f"127.0.0.1:{http_port}"
         lines = ["[databases]",
                  f"{cluster.DATABASE} = host=127.0.0.1 port={self.pg.port} "
                  f"dbname={cluster.DATABASE}", "", f"[{section}]"]

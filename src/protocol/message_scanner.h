@@ -125,6 +125,22 @@ class MessageScanner {
   }
   // Validates `h`; on failure stores and returns the error.
   Status check_header(const MessageHeader& h);
+  // The quick form of check_header(): true when it would pass.
+  bool header_valid(const MessageHeader& h) const {
+    return h.length >= 4 && h.length <= max_packet_size_ &&
+           (h.type != kReadyForQueryType || h.length == 5);
+  }
+  // Counts the message and shows it to the caller's callback.
+  template <class F>
+  void announce(const MessageHeader& h, F& on_message_start) {
+    ++messages_seen_;
+    if constexpr (std::is_invocable_v<F&, const MessageHeader&>) {
+      on_message_start(h);
+    } else {
+      on_message_start(h.type, h.length, h.offset);
+    }
+    current_type_ = h.type;
+  }
 
   std::uint32_t max_packet_size_;
   std::uint8_t header_[kHeaderSize] = {};
@@ -167,17 +183,10 @@ Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
       h.length = load_be32(p + i + 1);
       h.offset = i;
       const std::size_t end = i + 1 + std::size_t(h.length);
-      if (end <= n && h.length >= 4 && h.length <= max_packet_size_ &&
-          (h.type != kReadyForQueryType || h.length == 5)) {
+      if (end <= n && header_valid(h)) {
         // The whole message is in the chunk: header and body in one step.
         h.end = end;
-        ++messages_seen_;
-        if constexpr (std::is_invocable_v<F&, const MessageHeader&>) {
-          on_message_start(h);
-        } else {
-          on_message_start(h.type, h.length, h.offset);
-        }
-        current_type_ = h.type;
+        announce(h, on_message_start);
         if (h.type == kReadyForQueryType) pending_status_ = static_cast<char>(p[i + kHeaderSize]);
         i = end;
         finish_message(i);
@@ -195,18 +204,9 @@ Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
       h.length = load_be32(header_ + 1);
       h.straddled = true;
     }
-    if (h.length < 4 || h.length > max_packet_size_ ||
-        (h.type == kReadyForQueryType && h.length != 5)) {
-      return check_header(h);
-    }
+    if (!header_valid(h)) return check_header(h);
     h.end = i + (h.length - 4);
-    ++messages_seen_;
-    if constexpr (std::is_invocable_v<F&, const MessageHeader&>) {
-      on_message_start(h);
-    } else {
-      on_message_start(h.type, h.length, h.offset);
-    }
-    current_type_ = h.type;
+    announce(h, on_message_start);
     body_left_ = h.length - 4;
     want_status_ = h.type == kReadyForQueryType;
     if (body_left_ == 0) finish_message(i);
