@@ -203,7 +203,7 @@ class Pool {
   std::optional<Lease> take_oldest_idle() {
     if (idle_.empty()) return std::nullopt;
     Lease lease = std::move(idle_.front().lease);
-    idle_.pop_front();
+    idle_.erase(idle_.begin());
     return lease;
   }
 
@@ -212,7 +212,7 @@ class Pool {
     std::vector<Lease> excess;
     while (!idle_.empty() && counts().total() > limits_.pool_size + limits_.reserve_pool_size) {
       excess.push_back(std::move(idle_.front().lease));
-      idle_.pop_front();
+      idle_.erase(idle_.begin());
     }
     return excess;
   }
@@ -278,7 +278,10 @@ class Pool {
   }
 
   PoolLimits limits_;
-  std::deque<IdleEntry> idle_;
+  // A vector, not a deque: lending and returning work at its back (push_back, pop_back),
+  // and its size is a subtraction; the rare removals from the front or middle move at most
+  // a pool's worth of entries.
+  std::vector<IdleEntry> idle_;
   std::deque<Waiter> waiters_;
   int active_ = 0;
   int connecting_ = 0;
