@@ -19,7 +19,6 @@
 #include "protocol/messages/error_response.h"
 #include "protocol/messages/parameter_status.h"
 #include "protocol/messages/ready_for_query.h"
-#include "protocol/sql_scan.h"
 #include "proxy/asio_readiness.h"
 #include "proxy/client_session.h"
 #include "proxy/server_query.h"
@@ -178,14 +177,13 @@ Task<void> ClientSession::client_reader() {
     if (short_read && !cut && rp().from_client.at_boundary()) readiness::mark_drained(client_);
     const std::size_t stop = cut.value_or(n);
     ByteView out = chunk.subspan(begin, stop > begin ? stop - begin : 0);
-    // One clock read for the request's bookkeeping (phase, pool, meter), unless it waits.
-    TimePoint now{};
+    // One clock read for the request's bookkeeping (phase, pool, meter), again after a wait.
+    TimePoint now = out.empty() ? TimePoint{} : SteadyClock::now();
     // Attached to a server whose settings are the client's, with nothing to do first: the
     // usual case, tried here (no wait) so that the request goes out uncopied.
     bool attached = held_.has_value();
     if (!out.empty() && !attached && !releasing_ && !sync_skipped && !statement_violation_ &&
         !pin_refused_) {
-      now = SteadyClock::now();
       attached = attach_now(now);
     }
     // `chunk` lives in the worker's scratch buffer until this coroutine suspends: keep a
@@ -205,6 +203,7 @@ Task<void> ClientSession::client_reader() {
         rp().release_gate.expires_at(TimePoint::max());
         (void)co_await rp().release_gate.async_wait(nothrow);
         if (end_ != RelayEnd::None) co_return;
+        now = SteadyClock::now();
       }
       if (statement_violation_) {
         // Refuse what came after BEGIN with an error per request; the client stays.
@@ -229,9 +228,8 @@ Task<void> ClientSession::client_reader() {
       }
       if (!attached || !held_) {  // (a release waited for above took the server it held)
         if (!co_await attach_server(requests)) continue;
-        now = TimePoint{};
+        now = SteadyClock::now();
       }
-      if (now == TimePoint{}) now = SteadyClock::now();
       start_server_reader();
       if (prepared_on_) out = tx_mode().prepared.to_server(out, begin, held_->server->statements());
       if (tx_mode_ && !tx_mode_->pending_effects.empty()) apply_session_effects();
@@ -263,85 +261,6 @@ ReadResult ClientSession::take_unread() {
   unread.erase(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(n));
   if (unread.empty()) Bytes().swap(unread);
   return ReadResult{{}, ByteView(buf.data(), n), false};
-}
-
-// Looks at a Query or Parse the client sends in transaction mode, with one cheap scan
-// (protocol/sql_scan.h): notes that it may change session settings (so the settings are
-// compared when the server is released), and what it does to its server's session (LISTEN,
-// advisory locks, temporary objects, WITH HOLD cursors, SQL PREPARE), parsed with
-// libpg_query only when the scan says so; the effects apply once the bytes go to a server,
-// or, with transaction_mode_pinning=off, are refused. A Query or Parse that does not fit in
-// this chunk counts as changing settings and is not classified. Returns the scan's hints
-// (PreparedRelay::kNotScanned when it did not scan).
-unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView chunk) {
-  constexpr unsigned kNotScanned = PreparedRelay::kNotScanned;
-  if (h.type != protocol::msg::kQuery && h.type != protocol::msg::kParse) return kNotScanned;
-  if (h.straddled || h.end > chunk.size()) {
-    settings_touched_ = true;
-    return kNotScanned;
-  }
-  std::string_view body = as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size()));
-  if (h.type == protocol::msg::kParse) {
-    const auto nul = body.find('\0');  // skip the statement name
-    body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
-  }
-  // The text ends at its NUL. A Query's is the body's last byte when well formed (one with a
-  // NUL before it PostgreSQL refuses as malformed, and the scan may then report a hint too
-  // many, which is harmless); a Parse has parameter types after it.
-  if (h.type == protocol::msg::kQuery && !body.empty() && body.back() == '\0') {
-    body.remove_suffix(1);
-  } else if (const auto end = body.find('\0'); end != std::string_view::npos) {
-    body = body.substr(0, end);
-  }
-  const unsigned hints = protocol::scan_sql(body);
-  if (hints & protocol::kChangesSettings) settings_touched_ = true;
-  const unsigned session =
-      protocol::kTouchesSession | (tx_mode().pins.has_temp_objects() ? protocol::kDrops : 0u);
-  if ((hints & session) == 0) return hints;
-  for (auto& effect : protocol::classify_sql(body)) {
-    if (protocol::needs_pinning(effect) && !settings_.transaction_mode_pinning) {
-      pin_refused_ = true;
-    }
-    tx_mode().pending_effects.push_back(std::move(effect));
-  }
-  return hints;
-}
-
-void ClientSession::apply_session_effects() {
-  TxModeState& tx = tx_mode();
-  const bool was = tx.pins.pinned();
-  for (const auto& effect : tx.pending_effects) tx.pins.apply(effect);
-  tx.pending_effects.clear();
-  const bool now = tx.pins.pinned();
-  if (now) server_dirty_ = true;
-  if (now == was) return;
-  (now ? pool_->pins : pool_->unpins).fetch_add(1, std::memory_order_relaxed);
-  if (now) {
-    spdlog::debug("client {} {}@{}: pinned to its server ({})", peer_, user_, database_,
-                  tx.pins.describe());
-  } else {
-    spdlog::debug("client {} {}@{}: unpinned; its server is reset when given back", peer_, user_,
-                  database_);
-  }
-}
-
-std::string ClientSession::session_reset_sql() const {
-  return settings_.server_reset_query.empty() ? "DISCARD ALL" : settings_.server_reset_query;
-}
-
-// A server a pinned client held: LISTEN, locks, temporary tables, cursors and prepared
-// statements go before another client gets it. A failure closes the server instead.
-Task<void> ClientSession::reset_session(ServerConn& server) {
-  const std::string sql = session_reset_sql();
-  if (auto reset = co_await run_on_server(server, sql); !reset) {
-    spdlog::warn("client {}: \"{}\" failed on a server it was pinned to ({}); closing it", peer_,
-                 sql, reset.error().message);
-    services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
-    held_.reset();
-    co_return;
-  }
-  server.note_reset();
-  server.statements().clear();
 }
 
 // Attaches a server for the request(s) just read when one is ready at once and already has
@@ -447,34 +366,6 @@ Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests, cha
   co_return true;
 }
 
-// Gives the server exactly this client's settings before the client's bytes reach it, so
-// that a client never sees another client's values.
-// Most transactions get a server last synced for the same settings (all clients of an app
-// ask for the same ones): comparing the lists is far cheaper than working out changes.
-bool ClientSession::settings_synced(const ServerConn& server) const {
-  const SettingList* synced = server.synced_for();
-  return synced && *synced == settings_wanted_;
-}
-
-Task<Status> ClientSession::sync_parameters(ServerConn& server) {
-  if (settings_synced(server)) co_return Ok{};
-  const SettingChanges changes =
-      settings_to_apply(settings_wanted_, server.applied(), server.params());
-  if (changes.empty()) {
-    server.note_synced(settings_wanted_);
-    co_return Ok{};
-  }
-  const std::string sql = change_statement(changes);
-  if (!sql.empty()) {
-    auto applied = co_await run_on_server(server, sql);
-    if (!applied) co_return applied.error();
-  }
-  for (const auto& name : changes.reset) server.note_unapplied(name);
-  for (const auto& [name, value] : changes.set) server.note_applied(name, value);
-  server.note_synced(settings_wanted_);
-  co_return Ok{};
-}
-
 Task<void> ClientSession::server_reader() {
   auto self = shared_from_this();
   while (end_ == RelayEnd::None && !parked_) {
@@ -512,18 +403,7 @@ Task<void> ClientSession::server_reader() {
     // One clock read per server read serves the meter, the phase and the release.
     const TimePoint now = SteadyClock::now();
     Status scanned = rp().from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
-      // Only these matter to the tracking (rows, descriptions, command tags do not).
-      switch (h.type) {
-        case protocol::msg::kReadyForQuery:
-        case protocol::msg::kParameterStatus:
-        case protocol::msg::kErrorResponse:
-        case protocol::msg::kParseComplete:
-        case protocol::msg::kCloseComplete:
-          track_server_message(h, chunk, server, now);
-          break;
-        default:
-          break;
-      }
+      if (tracked(h.type)) track_server_message(h, chunk, server, now);
     });
     if (!scanned) {
       end(RelayEnd::ServerProtocolError, scanned.error());
@@ -568,8 +448,7 @@ Task<void> ClientSession::server_reader() {
 }
 
 // Keeps the server's ParameterStatus values current as they pass by, and shows the prepared
-// statement relay and the meter what they look at. Called only for the message types named
-// in server_reader (every other type is nothing to any of them).
+// statement relay and the meter what they look at. Called only for tracked() types.
 void ClientSession::track_server_message(const protocol::MessageHeader& h, ByteView chunk,
                                          ServerConn& server, TimePoint now) {
   if (prepared_on_) tx_mode().prepared.on_server_message(h, server.statements());
@@ -635,35 +514,6 @@ void ClientSession::finish_release(TimePoint now) {
   releasing_ = false;
   rp().release_gate.cancel();
   set_phase(Phase::Idle, now);
-}
-
-// The client changed session settings: remember them as its own (they follow it to its next
-// server) and return the server to its defaults. A failure closes the server instead.
-Task<void> ClientSession::capture_and_reset(ServerConn& server) {
-  auto rows = co_await query_server(
-      server, "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session'");
-  if (rows) {
-    // pg_settings omits custom placeholders ("app.tenant"): those the client asked for
-    // are kept as they were.
-    SettingList next;
-    for (const auto& [name, value] : settings_wanted_) {
-      if (name.find('.') != std::string::npos) next.emplace_back(name, value);
-    }
-    for (const auto& row : *rows) {
-      if (row.size() == 2) next.emplace_back(lower_ascii(row[0]), row[1]);
-    }
-    settings_wanted_ = std::move(next);
-    auto reset = co_await run_on_server(server, "RESET ALL");
-    if (reset) {
-      server.note_reset();
-      co_return;
-    }
-    rows = reset.error();
-  }
-  spdlog::warn("client {}: could not reset a server's settings ({}); closing it", peer_,
-               rows.error().message);
-  services_->pools->discard(*pool_, std::move(*held_), client_.get_executor());
-  held_.reset();
 }
 
 bool ClientSession::server_idle() const {

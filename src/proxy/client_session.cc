@@ -135,26 +135,13 @@ void ClientSession::leave_lot(bool woken) {
   asio::co_spawn(client_.get_executor(), resume(), asio::detached);
 }
 
-// The fd is the client socket again, non-blocking as before it left: the relay's
-// synchronous reads must see would_block, not wait in poll() and stall the worker (assign()
-// forgets the mode; the fd kept it, so telling Asio needs no syscall where the shim allows).
-// False, with the fd closed, if Asio cannot take it back.
+// The fd is the client socket again, as before it left (assign_released). False, with the fd
+// closed, if Asio cannot take it back.
 bool ClientSession::back_to_asio(int fd) {
   boost::system::error_code ec;
-  client_.assign(Socket::protocol_type(family_, 0), fd, ec);
-  if (ec) {
-    spdlog::warn("client {}: cannot watch its socket again: {}", peer_, ec.message());
-    ::close(fd);  // not assigned: the fd is still ours
-    return false;
-  }
-  if (!readiness::restore_non_blocking(client_, lot_modes_)) client_.non_blocking(true, ec);
-  if (ec) {
-    spdlog::warn("client {}: cannot make its socket non-blocking: {}", peer_, ec.message());
-    boost::system::error_code ignored;
-    client_.close(ignored);
-    return false;
-  }
-  return true;
+  assign_released(client_, family_, fd, lot_modes_, ec);
+  if (ec) spdlog::warn("client {}: cannot watch its socket again: {}", peer_, ec.message());
+  return !ec;
 }
 
 // The parked client sent something, went away, or the session is being ended (end()

@@ -23,6 +23,7 @@
 #include "common/spin_lock.h"
 #include "config/config.h"
 #include "protocol/message_scanner.h"
+#include "protocol/message_types.h"
 #include "protocol/sql_classify.h"
 #include "protocol/startup.h"
 #include "proxy/admin_backend.h"
@@ -172,6 +173,15 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string session_reset_sql() const;
   void track_server_message(const protocol::MessageHeader& h, ByteView chunk, ServerConn& server,
                             TimePoint now);
+  // The server message types track_server_message() looks at: ReadyForQuery and
+  // ParameterStatus for itself, ErrorResponse for the meter, ParseComplete and CloseComplete
+  // (and those two) for the prepared-statement relay. Rows, descriptions and command tags
+  // skip the call.
+  static constexpr bool tracked(char type) {
+    return type == protocol::msg::kReadyForQuery || type == protocol::msg::kParameterStatus ||
+           type == protocol::msg::kErrorResponse || type == protocol::msg::kParseComplete ||
+           type == protocol::msg::kCloseComplete;
+  }
 
   Socket client_;
   std::shared_ptr<const Services> services_;  // shared by the clients of one config snapshot

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -189,6 +190,20 @@ void append_error(Bytes& out, std::string_view severity, std::string_view sqlsta
                   std::string_view message) {
   protocol::ErrorResponse::make(std::string(severity), std::string(sqlstate), std::string(message))
       .encode(out);
+}
+
+void assign_released(Socket& socket, int family, int fd, unsigned modes,
+                     boost::system::error_code& ec) {
+  socket.assign(Socket::protocol_type(family, 0), fd, ec);
+  if (ec) {
+    ::close(fd);  // not assigned: the fd is still ours
+    return;
+  }
+  if (!readiness::restore_non_blocking(socket, modes)) socket.non_blocking(true, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
 }
 
 namespace {

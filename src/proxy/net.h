@@ -2,6 +2,7 @@
 // Shared I/O vocabulary of the proxy layer: one socket type for TCP and unix sockets,
 // coroutine tasks, and the few helpers every connection needs.
 #include <boost/asio.hpp>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <span>
@@ -142,7 +143,7 @@ class Signal {
     return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
         [this](auto handler) {
           using H = Held<decltype(handler)>;
-          static_assert(sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(Storage));
+          static_assert(sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(std::max_align_t));
           waiter_ = new (&storage_) H(std::move(handler));  // in place: no allocation per wait
         },
         nothrow);
@@ -200,12 +201,10 @@ class Signal {
     }
     Handler handler;
   };
-  // Room for the one handler type wait() stores (Asio's coroutine handler: a few pointers).
-  using Storage = std::aligned_storage_t<64, alignof(std::max_align_t)>;
-
   Executor executor_;
   Waiter* waiter_ = nullptr;  // in storage_, or none
-  Storage storage_;
+  // Room for the one handler type wait() stores (Asio's coroutine handler: a few pointers).
+  alignas(std::max_align_t) std::byte storage_[64];
   std::optional<ReadStart> read_;
 };
 
@@ -220,6 +219,14 @@ struct TcpOptions {
     return {s.tcp_keepalive, s.tcp_keepidle, s.tcp_keepintvl, s.tcp_keepcnt, s.tcp_user_timeout};
   }
 };
+
+// Gives `socket` the fd of a socket that left Asio by release(), non-blocking as it was:
+// assign() starts with no non-blocking mode, and the relay's synchronous reads must get
+// would_block, never wait in poll() and stall the worker. `modes` is what
+// readiness::non_blocking_modes() said before the release (given back without a syscall where
+// the shim allows). On failure the fd is closed and `socket` is left closed.
+void assign_released(Socket& socket, int family, int fd, unsigned modes,
+                     boost::system::error_code& ec);
 
 // Applies TCP_NODELAY and the keepalive options; no-op on unix sockets.
 void apply_socket_options(Socket& socket, const TcpOptions& options);

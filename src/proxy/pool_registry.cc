@@ -175,10 +175,10 @@ bool PoolRegistry::evict_idle_for(PoolState& ps) {
   return false;
 }
 
-// After a release under an exhausted shared limit: neighbours blocked by it may now connect.
+// After a release under an exhausted shared limit (the caller checks): neighbours blocked
+// by it may now connect.
 std::vector<std::pair<PoolState*, int>> PoolRegistry::unblock_neighbours(PoolState& ps) {
   std::vector<std::pair<PoolState*, int>> connects;
-  if (!ps.db_budget->exhausted() && !ps.user_budget->exhausted()) return connects;
   for (auto& [key, other] : pools_) {
     if (other.get() == &ps || other->pool.counts().waiting == 0) continue;
     if (other->db_budget != ps.db_budget && other->user_budget != ps.user_budget) continue;

@@ -148,9 +148,7 @@ void ServerConn::rebind(const Executor& executor) {
   boost::system::error_code ec;
   const int fd = socket_.release(ec);
   Socket moved(executor);
-  moved.assign(Socket::protocol_type(family_, 0), fd, ec);
-  // The fd is still non-blocking; the new socket must know it (no ioctl where the shim can).
-  if (!readiness::restore_non_blocking(moved, modes)) moved.non_blocking(true, ec);
+  assign_released(moved, family_, fd, modes, ec);  // closed on failure: the server is lost
   socket_ = std::move(moved);
 }
 
