@@ -230,7 +230,7 @@ Task<Result<ServerPtr>> login(Executor ex, std::shared_ptr<const ServerTarget> t
 Task<Result<ServerPtr>> open_server(Executor ex, std::shared_ptr<const ServerTarget> target) {
   Timer timer(ex, target->connect_timeout);
   const std::string where = target->describe();
-  auto outcome = co_await (login(ex, target) || timer.async_wait(nothrow));
+  auto outcome = co_await (login(ex, target) || timer.async_wait(nothrow_task));
   if (outcome.index() == 0) co_return std::move(std::get<0>(outcome));
   co_return make_error(
       "08001", "could not connect to server " + where + ": timed out (server_connect_timeout)");
