@@ -75,6 +75,8 @@ class Pool {
 
   // Servers lent to clients now (counts().active, without counting the rest).
   int active() const { return active_; }
+  // Servers open or opening (counts().total(), without counting the waiters: every release).
+  int total() const { return static_cast<int>(idle_.size()) + active_ + connecting_; }
 
   // 1-based place of a waiter in the queue; 0 if it is not queued.
   int position(WaiterId id) const {
@@ -116,7 +118,7 @@ class Pool {
   // A client gives its server back clean. Too old: close it. Otherwise hand it to the
   // longest waiter, or park it as idle.
   Released release(Lease lease, TimePoint now) {
-    const bool over_capacity = counts().total() > limits_.pool_size + limits_.reserve_pool_size;
+    const bool over_capacity = total() > limits_.pool_size + limits_.reserve_pool_size;
     if (now - lease.born >= limits_.server_lifetime || over_capacity) {
       --active_;
       return {ReleaseKind::Close, 0, std::move(lease)};
@@ -186,8 +188,8 @@ class Pool {
     // Oldest idle first: they sit at the front because parking appends at the back.
     for (auto it = idle_.begin(); it != idle_.end();) {
       const bool too_old = now - it->lease.born >= limits_.server_lifetime;
-      const bool idle_too_long = now - it->idle_since >= limits_.server_idle_timeout &&
-                                 counts().total() > limits_.min_pool_size;
+      const bool idle_too_long =
+          now - it->idle_since >= limits_.server_idle_timeout && total() > limits_.min_pool_size;
       if (too_old || idle_too_long) {
         stale.push_back(std::move(it->lease));
         it = idle_.erase(it);
@@ -210,7 +212,7 @@ class Pool {
   // Idle servers beyond what the limits now allow (after a reload shrank the pool).
   std::vector<Lease> take_excess_idle() {
     std::vector<Lease> excess;
-    while (!idle_.empty() && counts().total() > limits_.pool_size + limits_.reserve_pool_size) {
+    while (!idle_.empty() && total() > limits_.pool_size + limits_.reserve_pool_size) {
       excess.push_back(std::move(idle_.front().lease));
       idle_.erase(idle_.begin());
     }

@@ -84,7 +84,10 @@ class ServerStatements {
   void erase(const std::string& name);
 
   // The transaction ended: every statement may be evicted again.
-  void end_transaction() { in_use_.clear(); }
+  // (clear() of an empty unordered_map still wipes its bucket array: twice a transaction.)
+  void end_transaction() {
+    if (!in_use_.empty()) in_use_.clear();
+  }
 
   // The server dropped all its statements (DISCARD ALL, DEALLOCATE ALL, a new connection).
   void clear();

@@ -244,7 +244,8 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   if (!authenticated->scram_client_key.empty()) {
     services_->pools->learn_scram_key(*pool_, authenticated->scram_client_key);
   }
-  settings_wanted_ = requested_settings(startup_message, settings_.ignore_startup_parameters);
+  settings_wanted_ =
+      share_settings(requested_settings(startup_message, settings_.ignore_startup_parameters));
   // The login reader is done (the relay reads on its own): free its buffer, so an idle
   // client keeps nothing from its login. What the client already sent beyond its login
   // messages (it did not wait for ReadyForQuery) goes to the relay first.
@@ -265,13 +266,13 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   auto pool_params = services_->pools->server_params(*pool_);
   const bool lend_now = mode_ == config::PoolMode::Session || !pool_params ||
                         pool_params->empty() ||
-                        !services_->pools->settings_known(*pool_, settings_wanted_);
+                        !services_->pools->settings_known(*pool_, *settings_wanted_);
   if (lend_now) {
     // The client hears it is in while a server is found.
     if (!co_await write_all(client_, out)) co_return "client went away during login";
     out.clear();
     if (!co_await attach_server(0)) co_return end_error().message;
-    services_->pools->learn_settings(*pool_, settings_wanted_);
+    services_->pools->learn_settings(*pool_, *settings_wanted_);
   }
   if (held_) pool_params = std::make_shared<const ServerParams>(held_->server->reported_params());
   if (held_ && mode_ != config::PoolMode::Session) co_await release_server();
@@ -371,7 +372,7 @@ void ClientSession::append_welcome(Bytes& out, const ServerParams& params) const
   };
   for (const auto& [name, value] : params) {
     std::string_view shown = value;
-    for (const auto& [wanted, wanted_value] : settings_wanted_) {
+    for (const auto& [wanted, wanted_value] : *settings_wanted_) {
       if (same_name(name, wanted)) shown = wanted_value;
     }
     protocol::ParameterStatus::encode(out, name, shown);

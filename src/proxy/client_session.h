@@ -198,7 +198,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Relay state; touched only on the session's own thread.
   PoolState* pool_ = nullptr;
   std::optional<Lease> held_;
-  SettingList settings_wanted_;  // startup settings plus SETs captured from the client
+  // Startup settings plus SETs captured from the client (shared with clients wanting the same).
+  SharedSettings settings_wanted_ = no_settings();
   // Transaction and statement mode state, made when the client first sends something (an
   // idle client does not pay for it): its prepared statements (prepared_relay.h), what it
   // holds in its server's session (transaction_mode_pinning; while pins.pinned() the server

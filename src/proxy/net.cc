@@ -144,7 +144,9 @@ bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing) {
     notify();
     return false;
   }
-  read_ = read_start(socket, landing);  // no recv(): only what the wait must remember
+  // What read_start() would return here, where Asio would not speculate (no recv()): only
+  // what read_waited() must remember about the wait.
+  read_ = ReadStart{std::nullopt, writes_pending == 0, writes_started};
   std::exchange(waiter_, nullptr)->read(socket, asio::buffer(landing.data(), landing.size()));
   return true;
 }

@@ -479,7 +479,7 @@ void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex, TimeP
       // there is nothing new to connect for unless it is below its minimum.
       const bool idled = released.kind == ServerPool::ReleaseKind::ToIdle;
       dispatch(ps, std::move(released));
-      if (!idled || ps.pool.counts().total() < ps.pool.limits().min_pool_size) {
+      if (!idled || ps.pool.total() < ps.pool.limits().min_pool_size) {
         connects = plan_connects(ps, now);
       }
     }

@@ -14,6 +14,7 @@
 #include "pool/prepared.h"
 #include "protocol/startup.h"
 #include "proxy/net.h"
+#include "proxy/startup_params.h"
 
 namespace reservoir::proxy {
 
@@ -81,14 +82,9 @@ class ServerConn {
 
   // The client settings this server was last brought in line with (sync_parameters), while
   // nothing has changed its settings since: a client wanting exactly these needs no check.
-  const std::vector<std::pair<std::string, std::string>>* synced_for() const {
-    return synced_valid_ ? &synced_for_ : nullptr;
-  }
-  void note_synced(const std::vector<std::pair<std::string, std::string>>& wanted) {
-    synced_for_ = wanted;
-    synced_valid_ = true;
-  }
-  void forget_synced() { synced_valid_ = false; }
+  const SettingList* synced_for() const { return synced_for_.get(); }
+  void note_synced(SharedSettings wanted) { synced_for_ = std::move(wanted); }
+  void forget_synced() { synced_for_.reset(); }
 
   // The named statements prepared on it for transaction-mode clients (see prepared_relay.h).
   pool::ServerStatements& statements() { return statements_; }
@@ -120,8 +116,7 @@ class ServerConn {
   std::shared_ptr<const ServerTarget> target_;
   std::map<std::string, std::string, std::less<>> params_;
   std::map<std::string, std::string, std::less<>> applied_;
-  std::vector<std::pair<std::string, std::string>> synced_for_;
-  bool synced_valid_ = false;
+  SharedSettings synced_for_;  // null: not known to be in line with any client's
   pool::ServerStatements statements_;
   std::uint64_t id_ = 0;
   std::array<std::uint8_t, 1024> landing_;

@@ -96,14 +96,15 @@ Task<void> ClientSession::reset_session(ServerConn& server) {
 // Most transactions get a server last synced for the same settings (all clients of an app
 // ask for the same ones): comparing the lists is far cheaper than working out changes.
 bool ClientSession::settings_synced(const ServerConn& server) const {
+  // The same shared list (share_settings) is the usual case; equal contents the rest.
   const SettingList* synced = server.synced_for();
-  return synced && *synced == settings_wanted_;
+  return synced == settings_wanted_.get() || (synced && *synced == *settings_wanted_);
 }
 
 Task<Status> ClientSession::sync_parameters(ServerConn& server) {
   if (settings_synced(server)) co_return Ok{};
   const SettingChanges changes =
-      settings_to_apply(settings_wanted_, server.applied(), server.params());
+      settings_to_apply(*settings_wanted_, server.applied(), server.params());
   if (changes.empty()) {
     server.note_synced(settings_wanted_);
     co_return Ok{};
@@ -128,13 +129,13 @@ Task<void> ClientSession::capture_and_reset(ServerConn& server) {
     // pg_settings omits custom placeholders ("app.tenant"): those the client asked for
     // are kept as they were.
     SettingList next;
-    for (const auto& [name, value] : settings_wanted_) {
+    for (const auto& [name, value] : *settings_wanted_) {
       if (name.find('.') != std::string::npos) next.emplace_back(name, value);
     }
     for (const auto& row : *rows) {
       if (row.size() == 2) next.emplace_back(lower_ascii(row[0]), row[1]);
     }
-    settings_wanted_ = std::move(next);
+    settings_wanted_ = share_settings(std::move(next));
     auto reset = co_await run_on_server(server, "RESET ALL");
     if (reset) {
       server.note_reset();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <mutex>
 
 namespace reservoir::proxy {
 
@@ -137,5 +138,59 @@ std::string change_statement(const SettingChanges& changes) {
 }
 
 std::string lower_ascii(std::string_view s) { return lower(s); }
+
+namespace {
+
+// The lists handed out, by contents; an entry goes when its list does. `list` tells a list
+// from a newer one with the same contents made after its last holder let go (its deleter
+// may run after that one is in the table).
+struct SharedTable {
+  std::mutex mu;
+  struct Entry {
+    std::weak_ptr<const SettingList> weak;
+    const SettingList* list;
+  };
+  std::map<SettingList, Entry> lists;
+};
+
+SharedTable& shared_table() {
+  static auto* table = new SharedTable;  // never destroyed: lists may outlive static teardown
+  return *table;
+}
+
+}  // namespace
+
+SharedSettings share_settings(SettingList list) {
+  SharedTable& t = shared_table();
+  std::lock_guard lock(t.mu);
+  if (auto it = t.lists.find(list); it != t.lists.end()) {
+    // Never the last reference dropped under the lock: a live one is returned, a dead one is
+    // null.
+    if (SharedSettings held = it->second.weak.lock()) return held;
+  }
+  const auto* made = new SettingList(list);
+  SharedSettings shared(made, [](const SettingList* gone) {
+    {
+      SharedTable& table = shared_table();
+      std::lock_guard relock(table.mu);
+      auto it = table.lists.find(*gone);
+      if (it != table.lists.end() && it->second.list == gone) table.lists.erase(it);
+    }
+    delete gone;
+  });
+  t.lists.insert_or_assign(std::move(list), SharedTable::Entry{shared, made});
+  return shared;
+}
+
+const SharedSettings& no_settings() {
+  static const SharedSettings none = share_settings({});
+  return none;
+}
+
+std::size_t shared_settings_count() {
+  SharedTable& t = shared_table();
+  std::lock_guard lock(t.mu);
+  return t.lists.size();
+}
 
 }  // namespace reservoir::proxy

@@ -1,7 +1,9 @@
 #pragma once
 // Which session settings a client asked for at startup, and the SET statements that give a
 // server those values. Pure functions.
+#include <cstddef>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,18 @@
 namespace reservoir::proxy {
 
 using SettingList = std::vector<std::pair<std::string, std::string>>;
+
+// A client's settings, shared: share_settings() gives every list with the same contents the
+// same object while any of them is held. So clients asking for the same settings (the usual
+// case: one application, one startup packet) hold one list between them, and "does this
+// server already have this client's settings" is most often one pointer comparison. Lists
+// are immutable; a client whose settings change takes another. Any thread.
+using SharedSettings = std::shared_ptr<const SettingList>;
+SharedSettings share_settings(SettingList list);
+// share_settings({}), made once.
+const SharedSettings& no_settings();
+// Distinct lists held right now (for tests).
+std::size_t shared_settings_count();
 
 // The settings a client's startup packet asks for: every parameter except user, database,
 // replication and those in `ignored`, plus `-c name=value` / `--name=value` items of

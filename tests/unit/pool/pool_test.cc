@@ -342,16 +342,22 @@ TEST(ShrinkTest, ServersAboveANewSmallerSizeAreClosed) {
     pool.connect_started();
     (void)pool.connect_succeeded({id, clock.now()}, clock.now());
   }
+  pool.connect_started();  // and one still opening
+  EXPECT_EQ(pool.total(), 4);
   auto a = pool.acquire(1, clock.now());
   auto b = pool.acquire(2, clock.now());
+  EXPECT_EQ(pool.total(), 4);
+  pool.connect_failed();
   l.pool_size = 1;
   pool.set_limits(l);
   EXPECT_EQ(pool.take_excess_idle().size(), 1u);  // one idle, two active: the idle one goes
+  EXPECT_EQ(pool.total(), 2);
   auto r = pool.release(std::move(*a.lease), clock.now());
   EXPECT_EQ(r.kind, Pool<int>::ReleaseKind::Close);  // still two held against a size of one
   r = pool.release(std::move(*b.lease), clock.now());
   EXPECT_EQ(r.kind, Pool<int>::ReleaseKind::ToIdle);
   EXPECT_EQ(pool.counts().total(), 1);
+  EXPECT_EQ(pool.total(), pool.counts().total());
 }
 
 }  // namespace
