@@ -117,7 +117,7 @@ class Pool {
 
   // A client gives its server back clean. Too old: close it. Otherwise hand it to the
   // longest waiter, or park it as idle.
-  Released release(Lease lease, TimePoint now) {
+  Released release(Lease&& lease, TimePoint now) {
     const bool over_capacity = total() > limits_.pool_size + limits_.reserve_pool_size;
     if (now - lease.born >= limits_.server_lifetime || over_capacity) {
       --active_;

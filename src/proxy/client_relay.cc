@@ -329,7 +329,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
 }
 
 // Takes `lease` as the held server, with the relay's per-server state fresh.
-void ClientSession::adopt(Lease lease) {
+void ClientSession::adopt(Lease&& lease) {
   held_ = std::move(lease);
   rp().from_server.reset();
   if (prepared_on_) {

@@ -153,7 +153,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // for) and a coroutine for the rest; the coroutine is only entered when the plain one fails.
   bool attach_now(TimePoint now);
   Task<bool> attach_server(std::uint64_t requests);
-  void adopt(Lease lease);
+  void adopt(Lease&& lease);
   bool settings_synced(const ServerConn& server) const;
   Task<Status> sync_parameters(ServerConn& server);
   bool release_ready() const;

@@ -462,7 +462,7 @@ std::shared_ptr<const ServerParams> PoolRegistry::server_params(PoolState& ps) {
   return ps.server_params;
 }
 
-void PoolRegistry::release(PoolState& ps, Lease lease, const Executor& ex, TimePoint now) {
+void PoolRegistry::release(PoolState& ps, Lease&& lease, const Executor& ex, TimePoint now) {
   int connects = 0;
   std::vector<std::pair<PoolState*, int>> neighbours;
   {

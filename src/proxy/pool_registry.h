@@ -122,7 +122,8 @@ class PoolRegistry {
               std::shared_ptr<const auth::CredentialStore> credentials, const Executor& ex);
 
   // Gives back a clean server (idle, ReadyForQuery 'I', reset done).
-  void release(PoolState& ps, Lease lease, const Executor& ex, TimePoint now = SteadyClock::now());
+  void release(PoolState& ps, Lease&& lease, const Executor& ex,
+               TimePoint now = SteadyClock::now());
 
   // Closes a server that cannot be reused (dead, dirty, or busy when its client left).
   void discard(PoolState& ps, Lease lease, const Executor& ex);
