@@ -67,7 +67,7 @@ void ClientSession::start_server_reader() {
   if (rp().server_wake.waiting()) {
     // Its read of the server starts here, so that the reply itself wakes it.
     ServerConn& server = *held_->server;
-    if (rp().server_wake.notify_with_read(server.socket(), server.landing())) {
+    if (rp().server_wake.notify_with_read(server.socket(), server.landing(), rp().server_read_op)) {
       reading_server_ = true;
     }
   } else if (!server_reader_running_) {
@@ -98,7 +98,8 @@ Task<void> ClientSession::client_reader() {
       const std::span<std::uint8_t> landing = rp().client_landing;
       ReadStart start = read_start(client_, landing);  // read_ready() without its frame
       if (!start.result) {
-        start.result = read_waited(client_, landing, start, co_await wait_read(client_, landing));
+        start.result = read_waited(client_, landing, start,
+                                   co_await wait_read(client_, landing, rp().client_read_op));
       }
       read = *start.result;
       reading_client_ = false;
@@ -384,7 +385,8 @@ Task<void> ClientSession::server_reader() {
       const std::span<std::uint8_t> landing = server.landing();
       ReadStart start = read_start(socket, landing);  // read_ready() without its frame
       if (!start.result) {
-        start.result = read_waited(socket, landing, start, co_await wait_read(socket, landing));
+        start.result = read_waited(socket, landing, start,
+                                   co_await wait_read(socket, landing, rp().server_read_op));
       }
       read = *start.result;
     }

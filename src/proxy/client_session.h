@@ -278,6 +278,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     RelayParts(const Socket::executor_type& ex, std::uint32_t max_packet_size)
         : reader(max_packet_size), reader_exit(ex), server_wake(ex), release_gate(ex) {}
     std::array<std::uint8_t, 256> client_landing;  // first bytes of each read (read_ready)
+    // Where the relay's pending read of the client, and of its server, is built (Asio frees
+    // each before running its handler; the handler keeps the session, and so these, alive).
+    OpMemory client_read_op;
+    OpMemory server_read_op;
     protocol::FrameReader reader;  // whole client messages: login and the admin console
     protocol::MessageScanner from_client;
     protocol::MessageScanner from_server;

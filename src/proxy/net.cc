@@ -138,7 +138,7 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
   co_return read_waited(socket, landing, start, co_await wait_read(socket, landing));
 }
 
-bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing) {
+bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing, OpMemory& memory) {
   if (!waiter_) return false;
   if (readiness::will_speculate(socket)) {
     notify();
@@ -147,7 +147,8 @@ bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing) {
   // What read_start() would return here, where Asio would not speculate (no recv()): only
   // what read_waited() must remember about the wait.
   read_ = ReadStart{std::nullopt, writes_pending == 0, writes_started};
-  std::exchange(waiter_, nullptr)->read(socket, asio::buffer(landing.data(), landing.size()));
+  std::exchange(waiter_, nullptr)
+      ->read(socket, asio::buffer(landing.data(), landing.size()), memory);
   return true;
 }
 

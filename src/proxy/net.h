@@ -93,7 +93,66 @@ struct ReadStart {
 ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing);
 ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
                        const boost::system::error_code& error, std::size_t n);
-// The middle step: Asio's read into `landing`, an operation to co_await (no frame of its own).
+// Room for one pending asynchronous operation of a connection, kept by the connection: Asio
+// builds a relay read's operation object here (OpAllocator) instead of taking it from the
+// thread's recycling cache, which searches its slots on every allocation and free. An
+// operation that does not fit, or a second one while the first is pending, gets the heap.
+// Asio frees an operation before it runs its handler, so the handler's next read finds the
+// room free again.
+class OpMemory {
+ public:
+  OpMemory() = default;
+  OpMemory(const OpMemory&) = delete;
+  OpMemory& operator=(const OpMemory&) = delete;
+  void* allocate(std::size_t size) {
+    if (!in_use_ && size <= sizeof(storage_)) {
+      in_use_ = true;
+      return storage_;
+    }
+    return ::operator new(size);
+  }
+  void deallocate(void* p) {
+    if (p == storage_) {
+      in_use_ = false;
+    } else {
+      ::operator delete(p);
+    }
+  }
+  bool in_use() const { return in_use_; }
+
+ private:
+  alignas(std::max_align_t) std::byte storage_[256];
+  bool in_use_ = false;
+};
+
+// The allocator Asio sees for an operation bound to an OpMemory (asio::bind_allocator).
+template <class T>
+struct OpAllocator {
+  using value_type = T;
+  OpMemory* memory;
+  explicit OpAllocator(OpMemory* m) : memory(m) {}
+  template <class U>
+  OpAllocator(const OpAllocator<U>& other) : memory(other.memory) {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) { return static_cast<T*>(memory->allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) { memory->deallocate(p); }
+  template <class U>
+  bool operator==(const OpAllocator<U>& other) const {
+    return memory == other.memory;
+  }
+};
+
+// The middle step: Asio's read into `landing`, an operation to co_await (no frame of its own),
+// built in `memory`.
+inline auto wait_read(Socket& socket, std::span<std::uint8_t> landing, OpMemory& memory) {
+  return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
+      [&socket, landing, &memory](auto handler) {
+        socket.async_read_some(
+            asio::buffer(landing.data(), landing.size()),
+            asio::bind_allocator(OpAllocator<void>(&memory), std::move(handler)));
+      },
+      nothrow);
+}
+// The same with the thread's recycling cache.
 inline auto wait_read(Socket& socket, std::span<std::uint8_t> landing) {
   return socket.async_read_some(asio::buffer(landing.data(), landing.size()), nothrow);
 }
@@ -165,7 +224,8 @@ class Signal {
   // completes; read_waited() finishes it with take_read(). True if the read was started.
   // False, and a plain notify(), where Asio would first try a recv() (data may already be
   // there: the waiter reads for itself) or nobody waits.
-  bool notify_with_read(Socket& socket, std::span<std::uint8_t> landing);
+  // The read's operation is built in `memory`.
+  bool notify_with_read(Socket& socket, std::span<std::uint8_t> landing, OpMemory& memory);
 
   // After wait(): the read notify_with_read() started for it, if any (and forgets it).
   std::optional<ReadStart> take_read() { return std::exchange(read_, std::nullopt); }
@@ -177,7 +237,7 @@ class Signal {
   // and destroy what is left, so a Waiter is spent by exactly one of them.
   struct Waiter {
     virtual void post(const Executor& executor) = 0;
-    virtual void read(Socket& socket, asio::mutable_buffer landing) = 0;
+    virtual void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) = 0;
     virtual void drop() = 0;
 
    protected:
@@ -197,8 +257,8 @@ class Signal {
       });
     }
     // The same handler the waiter's own co_await of async_read_some would have passed.
-    void read(Socket& socket, asio::mutable_buffer landing) override {
-      socket.async_read_some(landing, take());
+    void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) override {
+      socket.async_read_some(landing, asio::bind_allocator(OpAllocator<void>(&memory), take()));
     }
     void drop() override { this->~Held(); }
     Handler take() {

@@ -271,13 +271,70 @@ TEST(SignalTest, WaiterResumesWithTheReadStartedForIt) {
   signal.notify();
   io.poll();
   ASSERT_TRUE(signal.waiting());
-  const bool started = signal.notify_with_read(pair.ours, landing);
+  OpMemory memory;
+  const bool started = signal.notify_with_read(pair.ours, landing, memory);
   EXPECT_TRUE(started);
   EXPECT_FALSE(signal.waiting());
+  EXPECT_TRUE(memory.in_use());  // the pending read's operation lives there
   io.poll();
   ASSERT_EQ(::send(pair.theirs, "reply", 5, 0), 5);
   io.run_for(std::chrono::seconds(5));
   EXPECT_EQ(seen, (std::vector<std::string>{"notified", "reply"}));
+  EXPECT_FALSE(memory.in_use());
+}
+
+// A connection's OpMemory holds one operation at a time; a second one, or one too big, goes
+// to the heap, and each is given back where it came from.
+TEST(OpMemoryTest, OneOperationInPlaceTheRestOnTheHeap) {
+  OpMemory memory;
+  void* first = memory.allocate(128);
+  EXPECT_TRUE(memory.in_use());
+  void* second = memory.allocate(128);  // while the first is pending
+  void* big = memory.allocate(4096);    // too big for it
+  EXPECT_NE(first, second);
+  EXPECT_NE(first, big);
+  memory.deallocate(second);
+  memory.deallocate(big);
+  EXPECT_TRUE(memory.in_use());
+  memory.deallocate(first);
+  EXPECT_FALSE(memory.in_use());
+  EXPECT_EQ(memory.allocate(64), first);  // free again: the next operation reuses it
+  memory.deallocate(first);
+}
+
+// Consecutive reads through wait_read(..., memory) each build their operation in the
+// connection's memory, and a read cancelled when its socket closes gives it back too.
+TEST(OpMemoryTest, ReadsBuildTheirOperationInTheConnectionsMemory) {
+  asio::io_context io(1);
+  Pair pair(io);
+  OpMemory memory;
+  std::array<std::uint8_t, 16> landing{};
+  std::vector<std::string> seen;
+  bool in_use_while_pending = false;
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        for (;;) {
+          auto [ec, n] = co_await wait_read(pair.ours, landing, memory);
+          if (ec) {
+            seen.push_back(ec == asio::error::operation_aborted ? "aborted" : ec.message());
+            co_return;
+          }
+          seen.emplace_back(reinterpret_cast<const char*>(landing.data()), n);
+        }
+      },
+      asio::detached);
+  io.poll();
+  in_use_while_pending = memory.in_use();
+  ASSERT_EQ(::send(pair.theirs, "one", 3, 0), 3);
+  io.run_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(::send(pair.theirs, "two", 3, 0), 3);
+  io.run_for(std::chrono::milliseconds(200));
+  pair.ours.cancel();
+  io.run_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(in_use_while_pending);
+  EXPECT_EQ(seen, (std::vector<std::string>{"one", "two", "aborted"}));
+  EXPECT_FALSE(memory.in_use());
 }
 
 // A Signal destroyed while a coroutine waits on it destroys that coroutine, as Asio does with
