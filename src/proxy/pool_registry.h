@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "auth/userlist.h"
+#include "common/fast_mutex.h"
 #include "config/config.h"
 #include "observability/metrics.h"
 #include "observability/report.h"
@@ -176,7 +177,7 @@ class PoolRegistry {
   }
 
  private:
-  using Guard = std::lock_guard<std::mutex>;
+  using Guard = std::lock_guard<FastMutex>;
 
   // Under lock; returns how many connects to start. `now` only matters while clients wait.
   int plan_connects(PoolState& ps, TimePoint now = SteadyClock::now());
@@ -197,7 +198,7 @@ class PoolRegistry {
 
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<const auth::CredentialStore> credentials_;
-  std::mutex mu_;
+  FastMutex mu_;  // held for bookkeeping only, never across I/O
   std::map<std::pair<std::string, std::string>, std::unique_ptr<PoolState>> pools_;
   std::map<std::string, pool::SharedBudget> db_budgets_;
   std::map<std::string, pool::SharedBudget> user_budgets_;
