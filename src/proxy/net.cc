@@ -102,6 +102,12 @@ ReadResult land(Socket& socket, std::span<std::uint8_t> landing, std::size_t n, 
 }
 }  // namespace
 
+namespace {
+// A read queued in the reactor: the handler runs inside the epoll wake-up that read the data,
+// unless a write on this worker completed in the same wake-up (see WriteInFlight).
+ReadStart queued_read() { return ReadStart{std::nullopt, writes_pending == 0, writes_started}; }
+}  // namespace
+
 // Why not async_wait(wait_read) and one read? Asio re-arms epoll (epoll_ctl) for every
 // non-speculative operation; a queued read does not.
 ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing) {
@@ -119,9 +125,7 @@ ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing) {
       return ReadStart{land(socket, landing, n, n < landing.size())};
     }
   }
-  // Queued in the reactor: the handler runs inside the epoll wake-up that read the data,
-  // unless a write on this worker completed in the same wake-up (see WriteInFlight).
-  return ReadStart{std::nullopt, writes_pending == 0, writes_started};
+  return queued_read();
 }
 
 ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
@@ -144,9 +148,7 @@ bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing, O
     notify();
     return false;
   }
-  // What read_start() would return here, where Asio would not speculate (no recv()): only
-  // what read_waited() must remember about the wait.
-  read_ = ReadStart{std::nullopt, writes_pending == 0, writes_started};
+  read_ = queued_read();  // what read_start() returns where Asio would not speculate
   std::exchange(waiter_, nullptr)
       ->read(socket, asio::buffer(landing.data(), landing.size()), memory);
   return true;

@@ -141,14 +141,20 @@ struct OpAllocator {
   }
 };
 
+// Starts Asio's read of `socket` into `landing` for `handler`, its operation built in `memory`.
+template <class Handler>
+void read_in(Socket& socket, asio::mutable_buffer landing, OpMemory& memory, Handler&& handler) {
+  socket.async_read_some(
+      landing, asio::bind_allocator(OpAllocator<void>(&memory), std::forward<Handler>(handler)));
+}
+
 // The middle step: Asio's read into `landing`, an operation to co_await (no frame of its own),
-// built in `memory`.
+// built in `memory`. (bind_allocator cannot wrap a deferred token in Boost 1.81, so the
+// allocator is bound to the handler.)
 inline auto wait_read(Socket& socket, std::span<std::uint8_t> landing, OpMemory& memory) {
   return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
       [&socket, landing, &memory](auto handler) {
-        socket.async_read_some(
-            asio::buffer(landing.data(), landing.size()),
-            asio::bind_allocator(OpAllocator<void>(&memory), std::move(handler)));
+        read_in(socket, asio::buffer(landing.data(), landing.size()), memory, std::move(handler));
       },
       nothrow);
 }
@@ -258,7 +264,7 @@ class Signal {
     }
     // The same handler the waiter's own co_await of async_read_some would have passed.
     void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) override {
-      socket.async_read_some(landing, asio::bind_allocator(OpAllocator<void>(&memory), take()));
+      read_in(socket, landing, memory, take());
     }
     void drop() override { this->~Held(); }
     Handler take() {

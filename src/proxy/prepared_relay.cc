@@ -159,7 +159,7 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
     if (skip_until_sync_) {
       if (m.type == msg::kSync) {
         skip_until_sync_ = false;
-        expect_plain(Kind::Ready);
+        expect_ready();
         continue;
       }
       s.drop(off, std::min(end, size));
@@ -190,16 +190,12 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
           protocol::Query{*instead}.encode(query);
           s.replace(off, end, query);
         }
-        if (head_ == expected_.size()) {
-          ++plain_ready_;  // nothing queued ahead or behind it: count it
-        } else {
-          expect_plain(Kind::Ready);
-        }
+        expect_ready();
         break;
       }
       case msg::kSync:
       case msg::kFunctionCall:
-        expect_plain(Kind::Ready);
+        expect_ready();
         break;
       default:
         break;
@@ -351,6 +347,16 @@ void PreparedRelay::prepare_on(pool::ServerStatements& server, const pool::State
 
 void PreparedRelay::expect_plain(Kind kind) {
   expected_.emplace_back().kind = kind;  // forwarded as it comes: no names, no edit
+}
+
+// A ReadyForQuery (of a Query, Sync or FunctionCall) is counted while nothing is queued: it
+// is forwarded as it comes, and the books have nothing to match it with.
+void PreparedRelay::expect_ready() {
+  if (head_ == expected_.size()) {
+    ++plain_ready_;
+  } else {
+    expect_plain(Kind::Ready);
+  }
 }
 
 void PreparedRelay::expect(ExpectedReply reply) {

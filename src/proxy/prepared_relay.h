@@ -138,6 +138,7 @@ class PreparedRelay {
                   ExpectedReply::Action parse_action, std::string client_name);
   void expect(ExpectedReply reply);
   void expect_plain(ExpectedReply::Kind kind);
+  void expect_ready();
   void pop_front(bool skipped, pool::ServerStatements& server);
   void on_reply(const protocol::MessageHeader& h, pool::ServerStatements& server);
   ByteView server_input_edited(ByteView chunk, const protocol::MessageScanner& scanner);
@@ -149,9 +150,10 @@ class PreparedRelay {
   // transaction, unlike std::deque).
   std::vector<ExpectedReply> expected_;
   std::size_t head_ = 0;
-  // Plain ReadyForQuery replies (a Query's, forwarded as they come) expected before all of
-  // expected_[head_..]: counted rather than queued, which is the whole queue of a client
-  // using the simple protocol. Only ever grows while expected_ has nothing pending.
+  // Plain ReadyForQuery replies (a Query's, Sync's or FunctionCall's, forwarded as they come)
+  // expected before all of expected_[head_..]: counted rather than queued, which is the whole
+  // queue of a client whose statements need no renaming. Only ever grows while expected_ has
+  // nothing pending.
   std::size_t plain_ready_ = 0;
   int edits_pending_ = 0;         // entries of expected_ whose action is not Forward
   bool skip_until_sync_ = false;  // a Parse was refused: drop client messages until Sync

@@ -1,6 +1,6 @@
 #pragma once
 // Which session settings a client asked for at startup, and the SET statements that give a
-// server those values. Pure functions.
+// server those values. Pure functions, but for share_settings() (one process-wide table).
 #include <cstddef>
 #include <map>
 #include <memory>
