@@ -228,13 +228,17 @@ std::shared_ptr<const proxy::Services> App::session_services() {
   return session_services_;
 }
 
-// Upkeep twice a second: idle servers, min_pool_size and the reserve, and client timeouts.
+// Upkeep: clients waiting for a server ten times a second (query_wait_timeout,
+// query_wait_notify); twice a second idle servers, min_pool_size and the reserve, and client
+// timeouts.
 Task<void> App::maintenance_loop() {
   proxy::Timer timer(*loops_[0]);
-  while (!stopping_) {
-    timer.expires_after(std::chrono::milliseconds(500));
+  for (unsigned tick = 1; !stopping_; ++tick) {
+    timer.expires_after(std::chrono::milliseconds(100));
     (void)co_await timer.async_wait(nothrow);
     if (stopping_) break;
+    pools_.expire_waiters(SteadyClock::now(), loops_[0]->get_executor());
+    if (tick % 5 != 0) continue;
     pools_.maintain(loops_[0]->get_executor());
     const TimePoint now = SteadyClock::now();
     const auto cfg = services().config;

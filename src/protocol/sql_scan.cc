@@ -37,22 +37,22 @@ unsigned statement_hints(std::string_view sql, std::size_t i) {
   if (i >= sql.size()) return 0;
   switch (lower(static_cast<unsigned char>(sql[i]))) {
     case 's':
-      return word_at(sql, i, "set") ? kChangesSettings : 0;
+      return word_at(sql, i, "set") ? unsigned{kChangesSettings} : 0u;
     case 'r':
-      return word_at(sql, i, "reset") ? kChangesSettings : 0;
+      return word_at(sql, i, "reset") ? unsigned{kChangesSettings} : 0u;
     case 'l':
-      return word_at(sql, i, "listen") ? kTouchesSession : 0;
+      return word_at(sql, i, "listen") ? unsigned{kTouchesSession} : 0u;
     case 'u':
-      return word_at(sql, i, "unlisten") ? kTouchesSession : 0;
+      return word_at(sql, i, "unlisten") ? unsigned{kTouchesSession} : 0u;
     case 'p':
-      return word_at(sql, i, "prepare") ? kTouchesSession : 0;
+      return word_at(sql, i, "prepare") ? unsigned{kTouchesSession} : 0u;
     case 'c':
-      return word_at(sql, i, "create") || word_at(sql, i, "close") ? kTouchesSession : 0;
+      return word_at(sql, i, "create") || word_at(sql, i, "close") ? unsigned{kTouchesSession} : 0u;
     case 'd':
       if (word_at(sql, i, "discard")) return kChangesSettings | kTouchesSession | kDropsStatements;
       if (word_at(sql, i, "deallocate")) return kTouchesSession | kDropsStatements;
       if (word_at(sql, i, "declare")) return kTouchesSession;
-      return word_at(sql, i, "drop") ? kDrops : 0;
+      return word_at(sql, i, "drop") ? unsigned{kDrops} : 0u;
     default:
       return 0;
   }

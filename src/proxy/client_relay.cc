@@ -295,7 +295,8 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
       ::send(client_.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     };
     auto lease = co_await services_->pools->acquire(
-        *pool_, client_.get_executor(), logged_in_ ? notice : PoolRegistry::WaitNotice{});
+        *pool_, client_.get_executor(), logged_in_ ? notice : PoolRegistry::WaitNotice{},
+        &rp().spare_waiter);
     if (lease && shutting_down_) {
       services_->pools->release(*pool_, std::move(*lease), client_.get_executor());
       lease = make_error("57P01", "terminating connection due to administrator command");
@@ -307,7 +308,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     }
   }
   if (held_) {
-    attached = co_await sync_parameters(*held_->server);
+    if (!settings_synced(*held_->server)) attached = co_await sync_parameters(*held_->server);
     if (attached) {
       hold(held_->server.get());
       co_return true;

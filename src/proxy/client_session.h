@@ -287,11 +287,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     protocol::MessageScanner from_server;
     Bytes unread;   // sent by the client during login after its last login message; relayed first
     Bytes pending;  // a request kept while the client waits for a server
-    Bytes to_server_spill;  // bytes the server could not take yet
-    Bytes to_client_spill;  // bytes the client could not take yet
-    Timer reader_exit;      // cancelled when the server reader stops
-    Signal server_wake;     // the server reader has work (or must stop)
-    Timer release_gate;     // cancelled when a release finishes
+    Bytes to_server_spill;                 // bytes the server could not take yet
+    Bytes to_client_spill;                 // bytes the client could not take yet
+    Timer reader_exit;                     // cancelled when the server reader stops
+    Signal server_wake;                    // the server reader has work (or must stop)
+    Timer release_gate;                    // cancelled when a release finishes
+    std::shared_ptr<Waiter> spare_waiter;  // kept between waits for a server (acquire())
   };
   // mutable: const questions (is the stream at a boundary?) may be asked of a parked client,
   // which makes the parts again.

@@ -226,6 +226,8 @@ class Signal {
     if (Waiter* waiter = std::exchange(waiter_, nullptr)) waiter->post(executor_);
   }
 
+  const Executor& executor() const { return executor_; }
+
   // Starts an asynchronous read of `socket` into `landing` that resumes the waiter when it
   // completes; read_waited() finishes it with take_read(). True if the read was started.
   // False, and a plain notify(), where Asio would first try a recv() (data may already be

@@ -28,12 +28,16 @@ namespace reservoir::proxy {
 using ServerPool = pool::Pool<ServerPtr>;
 using Lease = ServerPool::Lease;
 
-// A client waiting for a server. The registry fills `lease` or `error` under its lock, then
-// cancels `timer` on the waiter's own loop to wake it.
+// A client waiting for a server. The registry fills `lease` or `error` (or sets
+// `notice_due`) under its lock, then notifies `wake` on the waiter's own loop. The deadline
+// and the notice are the sweep's (expire_waiters), so no timer is armed per wait.
 struct Waiter {
-  explicit Waiter(const Executor& ex) : timer(ex) {}
-  Timer timer;
+  explicit Waiter(const Executor& ex) : wake(ex) {}
+  Signal wake;
   pool::WaiterId id = 0;
+  TimePoint started{};
+  bool wants_notice = false;  // NOTICE the client once query_wait_notify has passed
+  bool notice_due = false;
   std::optional<Lease> lease;
   std::optional<Error> error;
 };
@@ -99,7 +103,17 @@ class PoolRegistry {
   // `ex`. A server idle longer than server_check_delay is checked first. Errors: 53300 when
   // the queue is full or the wait timed out (the message says what ran out and what to
   // change), or the error PostgreSQL gave when logging in failed.
-  Task<Result<Lease>> acquire(PoolState& ps, Executor ex, WaitNotice notice = {});
+  // `spare`: where the caller keeps a Waiter between its waits (on `ex`), so that a client
+  // that waits often builds its waiter and timer once; a waiter still referenced elsewhere
+  // (a wake-up not yet run) is not reused.
+  Task<Result<Lease>> acquire(PoolState& ps, Executor ex, WaitNotice notice = {},
+                              std::shared_ptr<Waiter>* spare = nullptr);
+
+  // Ends the waits that ran past query_wait_timeout (53300), marks the notices that
+  // query_wait_notify asks for, and opens reserve servers for clients waiting past
+  // reserve_pool_timeout (on `ex`). Called ten times a second: that is the precision of all
+  // three.
+  void expire_waiters(TimePoint now, const Executor& ex);
 
   // acquire()'s common case without a coroutine frame: the pool is not paused, nobody waits,
   // and the idle server it would lend was back from a transaction too recently for any check
@@ -187,6 +201,7 @@ class PoolRegistry {
   Task<void> connect_one(PoolState& ps, Executor ex);
   void connect_failed(PoolState& ps, const Error& error, const Executor& ex);  // under lock
   void dispatch(PoolState& ps, ServerPool::Released released);                 // under lock
+  void expire_waiters(PoolState& ps, TimePoint now);                           // under lock
   void wake(const std::shared_ptr<Waiter>& waiter);                            // under lock
   void close_server(PoolState& ps, Lease& lease);                              // under lock
   Error exhausted_error(const PoolState& ps, Duration waited) const;
