@@ -178,6 +178,40 @@ def test_query_wait_notify_tells_the_client_it_waits(reservoir, pg_up):
 
 
 @WORKERS
+def test_a_client_that_waits_again_starts_a_fresh_wait(reservoir, pg_up, workers):
+    """One client, two waits in a row: a NOTICE and then 53300 in the first, a NOTICE again
+    and then its reply in the second. Each wait has its own notice and its own deadline (the
+    waiter a client keeps between waits starts clean), and no wake-up of the first wait is
+    taken for the second."""
+    res = reservoir(default_pool_size=1, query_wait_notify=0.3, query_wait_timeout=1,
+                    workers=workers)
+    behind = cl.raw_login(res)
+    holder = hold_transaction(res)
+    try:
+        for attempt in ("timed out", "served"):
+            began = time.monotonic()
+            behind.send(cl.query_msg("SELECT 'behind'"))
+            kind, payload = behind.read_message()
+            noticed = time.monotonic() - began
+            assert kind == b"N", f"{attempt}: expected a NOTICE first, got {kind!r} {payload!r}"
+            assert 0.2 <= noticed <= 0.9, f"{attempt}: notice after {noticed:.2f}s"
+            if attempt == "timed out":
+                reply = behind.read_reply()
+                waited = time.monotonic() - began
+                assert [e.get("C") for e in reply.errors] == ["53300"], reply
+                assert not reply.rows, reply
+                assert 0.9 <= waited <= 2.0, f"53300 after {waited:.2f}s (query_wait_timeout=1)"
+            else:
+                end_transaction(holder)
+                reply = behind.read_reply()
+                assert reply.rows == [("behind",)] and not reply.errors, reply
+        assert scalar(holder, "SELECT 'holder'") == "holder"
+    finally:
+        holder.close()
+        behind.terminate()
+
+
+@WORKERS
 def test_waiters_are_served_in_fifo_order(reservoir, pg_up, workers):
     res = reservoir(default_pool_size=1, workers=workers, query_wait_timeout=15)
     waiters = [connect(res) for _ in range(6)]
