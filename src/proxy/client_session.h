@@ -293,7 +293,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     Signal server_wake;                    // the server reader has work (or must stop)
     Timer release_gate;                    // cancelled when a release finishes
     std::shared_ptr<Waiter> spare_waiter;  // kept between waits for a server (acquire())
+    std::string last_parse;                // the text of the last Parse scanned, and its hints
+    unsigned last_parse_hints = 0;         // (scan_parse_sql)
   };
+  // Parse texts longer than this are scanned every time rather than remembered.
+  static constexpr std::size_t kRememberedParseMax = 4096;
+  unsigned scan_parse_sql(std::string_view text);
   // mutable: const questions (is the stream at a boundary?) may be asked of a parked client,
   // which makes the parts again.
   mutable std::unique_ptr<RelayParts> relay_parts_;

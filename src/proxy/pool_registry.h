@@ -104,7 +104,7 @@ class PoolRegistry {
   // the queue is full or the wait timed out (the message says what ran out and what to
   // change), or the error PostgreSQL gave when logging in failed.
   // `spare`: where the caller keeps a Waiter between its waits (on `ex`), so that a client
-  // that waits often builds its waiter and timer once; a waiter still referenced elsewhere
+  // that waits often builds its waiter once; a waiter still referenced elsewhere
   // (a wake-up not yet run) is not reused.
   Task<Result<Lease>> acquire(PoolState& ps, Executor ex, WaitNotice notice = {},
                               std::shared_ptr<Waiter>* spare = nullptr);

@@ -40,7 +40,8 @@ unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteVi
   } else if (const auto end = body.find('\0'); end != std::string_view::npos) {
     body = body.substr(0, end);
   }
-  const unsigned hints = protocol::scan_sql(body);
+  const unsigned hints =
+      h.type == protocol::msg::kParse ? scan_parse_sql(body) : protocol::scan_sql(body);
   if (hints & protocol::kChangesSettings) settings_touched_ = true;
   const unsigned session =
       protocol::kTouchesSession | (tx_mode().pins.has_temp_objects() ? protocol::kDrops : 0u);
@@ -50,6 +51,23 @@ unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteVi
       pin_refused_ = true;
     }
     tx_mode().pending_effects.push_back(std::move(effect));
+  }
+  return hints;
+}
+
+// scan_sql() of a Parse's text. Drivers that send every statement as an unnamed Parse
+// (node-postgres, JDBC before prepareThreshold, pgbench -M extended) send the same few texts
+// over and over: the last one scanned and its hints are remembered (in the relay parts, so
+// that a parked client does not keep them), and the same text again costs one comparison.
+unsigned ClientSession::scan_parse_sql(std::string_view text) {
+  RelayParts& parts = rp();
+  if (text.size() == parts.last_parse.size() && text == parts.last_parse) {
+    return parts.last_parse_hints;
+  }
+  const unsigned hints = protocol::scan_sql(text);
+  if (text.size() <= kRememberedParseMax) {
+    parts.last_parse.assign(text);
+    parts.last_parse_hints = hints;
   }
   return hints;
 }

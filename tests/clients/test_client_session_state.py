@@ -233,6 +233,48 @@ def test_set_in_transaction_mode_does_not_leak(reservoir, pg_up, workers):
 
 
 @WORKERS
+def test_repeated_unnamed_parse_of_a_set_is_noticed_each_time(reservoir, pg_up, workers):
+    """A driver that sends each statement as an unnamed Parse (node-postgres, pgbench -M
+    extended) sends the same texts again and again; Reservoir remembers the last text's
+    scan. The same SET sent again must still count as a change of settings: it follows
+    its client and never leaks to the next client of the server."""
+    res = reservoir(default_pool_size=1, workers=workers)
+    a = cl.raw_login(res)
+    b = connect(res)
+    show = "SELECT pg_backend_pid(), current_setting('work_mem')"
+
+    def extended(sql):
+        a.send(cl.parse_msg(sql) + cl.bind_msg() + cl.execute_msg() + cl.SYNC)
+        reply = a.read_reply()
+        assert not reply.errors, (sql, reply)
+        return reply
+
+    try:
+        before = scalar_row(b, show)
+        for step, stmt in enumerate(["SET work_mem = '7MB'", "SET work_mem = '3MB'",
+                                     "SET work_mem = '7MB'", "SET work_mem = '7MB'"]):
+            if step == 1:
+                assert not a.query(stmt).errors  # simple protocol: not a Parse
+            else:
+                extended(stmt)
+            after = scalar_row(b, show)
+            assert after[0] == before[0], "not the same server: the test proves nothing"
+            assert after == before, f"after A ran {stmt!r} (step {step}), B sees {after}"
+            want = "3MB" if step == 1 else "7MB"
+            # (Checked with a simple Query, which leaves the remembered Parse text alone.)
+            assert a.query("SELECT current_setting('work_mem')").rows == [(want,)], step
+    finally:
+        a.terminate()
+        b.close()
+
+
+def scalar_row(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()
+
+
+@WORKERS
 def test_client_keeps_its_own_reported_settings(reservoir, pg_up, workers):
     """A client's own SET application_name / TimeZone (reported parameters) stay with it
     after another client used the server in between."""
