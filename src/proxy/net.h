@@ -226,6 +226,13 @@ class Signal {
     if (Waiter* waiter = std::exchange(waiter_, nullptr)) waiter->post(executor_);
   }
 
+  // Resumes the waiter inside this call. Only from a handler running on the executor's own
+  // thread, with no lock held: for a wake-up posted from another thread, which notify()
+  // would post a second time.
+  void notify_here() {
+    if (Waiter* waiter = std::exchange(waiter_, nullptr)) waiter->resume();
+  }
+
   const Executor& executor() const { return executor_; }
 
   // Starts an asynchronous read of `socket` into `landing` that resumes the waiter when it
@@ -245,6 +252,7 @@ class Signal {
   // and destroy what is left, so a Waiter is spent by exactly one of them.
   struct Waiter {
     virtual void post(const Executor& executor) = 0;
+    virtual void resume() = 0;
     virtual void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) = 0;
     virtual void drop() = 0;
 
@@ -264,6 +272,7 @@ class Signal {
         std::move(h)(boost::system::error_code{}, std::size_t{0});
       });
     }
+    void resume() override { take()(boost::system::error_code{}, std::size_t{0}); }
     // The same handler the waiter's own co_await of async_read_some would have passed.
     void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) override {
       read_in(socket, landing, memory, take());

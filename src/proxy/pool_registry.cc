@@ -268,9 +268,9 @@ void PoolRegistry::connect_failed(PoolState& ps, const Error& error, const Execu
 // microseconds at 500 clients but cost throughput on two cores: more context switches per
 // transaction, and no batching of the sends to PostgreSQL.
 void PoolRegistry::wake(const std::shared_ptr<Waiter>& waiter) {
-  // The waiter's Signal is touched only on its own loop.
+  // The waiter's Signal is touched only on its own loop (from another, one post gets there).
   if (waiter->wake.executor().running_in_this_thread()) return waiter->wake.notify();
-  asio::post(waiter->wake.executor(), [waiter] { waiter->wake.notify(); });
+  asio::post(waiter->wake.executor(), [waiter] { waiter->wake.notify_here(); });
 }
 
 void PoolRegistry::dispatch(PoolState& ps, ServerPool::Released released) {

@@ -61,7 +61,7 @@ unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteVi
 // that a parked client does not keep them), and the same text again costs one comparison.
 unsigned ClientSession::scan_parse_sql(std::string_view text) {
   RelayParts& parts = rp();
-  if (text.size() == parts.last_parse.size() && text == parts.last_parse) {
+  if (text == parts.last_parse) {
     return parts.last_parse_hints;
   }
   const unsigned hints = protocol::scan_sql(text);
@@ -119,8 +119,9 @@ bool ClientSession::settings_synced(const ServerConn& server) const {
   return synced == settings_wanted_.get() || (synced && *synced == *settings_wanted_);
 }
 
+// For a server not settings_synced() (the caller asks first, so that the usual case costs no
+// coroutine frame).
 Task<Status> ClientSession::sync_parameters(ServerConn& server) {
-  if (settings_synced(server)) co_return Ok{};
   const SettingChanges changes =
       settings_to_apply(*settings_wanted_, server.applied(), server.params());
   if (changes.empty()) {

@@ -340,6 +340,37 @@ TEST(OpMemoryTest, ReadsBuildTheirOperationInTheConnectionsMemory) {
 // A Signal destroyed while a coroutine waits on it destroys that coroutine, as Asio does with
 // the handler of an operation that never completes: nothing of it leaks (the waiter lives in
 // the Signal itself, not on the heap), and a waiter is stored afresh for every wait.
+// A wake-up posted from another thread resumes the waiter in its own handler: notify_here()
+// runs it at once, where notify() would queue it behind whatever else is ready.
+TEST(SignalTest, NotifyHereResumesTheWaiterInsideTheCall) {
+  asio::io_context io(1);
+  Signal signal(io.get_executor());
+  int woken = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        for (;;) {
+          (void)co_await signal.wait();
+          ++woken;
+        }
+      },
+      asio::detached);
+  io.poll();
+  ASSERT_TRUE(signal.waiting());
+  int woken_inside = -1;
+  std::thread other([&] {
+    asio::post(io, [&] {
+      signal.notify_here();
+      woken_inside = woken;  // already resumed, and waiting again
+    });
+  });
+  other.join();
+  io.poll();
+  EXPECT_EQ(woken_inside, 1);
+  EXPECT_EQ(woken, 1);
+  EXPECT_TRUE(signal.waiting());
+}
+
 TEST(SignalTest, DestroyingTheSignalDestroysItsWaiter) {
   asio::io_context io(1);
   struct Sentinel {
