@@ -71,27 +71,28 @@ void ClientStatements::remove(std::string_view name) {
   if (it != by_name_.end()) by_name_.erase(it);
 }
 
-void ServerStatements::use(const std::string& name) {
+bool ServerStatements::use(std::string_view name) {
   const auto it = index_.find(name);
-  if (it == index_.end()) return;
+  if (it == index_.end()) return false;
   lru_.splice(lru_.end(), lru_, it->second);
-  ++in_use_[name];
+  it->second->used_in = transaction_;
+  return true;
 }
 
 std::vector<std::string> ServerStatements::insert(const std::string& name) {
   std::vector<std::string> evicted;
-  if (index_.count(name) == 0) {
+  if (!index_.contains(name)) {
     auto victim = lru_.begin();
     while (index_.size() >= capacity_ && victim != lru_.end()) {
-      if (in_use_.count(*victim) != 0) {
+      if (victim->used_in == transaction_) {
         ++victim;
         continue;
       }
-      evicted.push_back(*victim);
-      index_.erase(*victim);
+      index_.erase(victim->name);
+      evicted.push_back(std::move(victim->name));
       victim = lru_.erase(victim);
     }
-    index_.emplace(name, lru_.insert(lru_.end(), name));
+    index_.emplace(name, lru_.insert(lru_.end(), Slot{name}));
   }
   use(name);
   return evicted;
@@ -102,13 +103,11 @@ void ServerStatements::erase(const std::string& name) {
   if (it == index_.end()) return;
   lru_.erase(it->second);
   index_.erase(it);
-  in_use_.erase(name);
 }
 
 void ServerStatements::clear() {
   lru_.clear();
   index_.clear();
-  in_use_.clear();
 }
 
 }  // namespace reservoir::pool

@@ -13,6 +13,7 @@
 //                     first, at most `capacity`; names used in the current transaction are
 //                     never evicted.
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -68,11 +69,12 @@ class ServerStatements {
   std::size_t capacity() const { return capacity_; }
   std::size_t size() const { return index_.size(); }
 
-  bool contains(std::string_view name) const { return index_.count(std::string(name)) != 0; }
+  bool contains(std::string_view name) const { return index_.find(name) != index_.end(); }
 
-  // Notes a use of `name` (which the server has) in the current transaction: it becomes the
-  // most recently used and cannot be evicted until end_transaction().
-  void use(const std::string& name);
+  // Notes a use of `name` in the current transaction: it becomes the most recently used and
+  // cannot be evicted until end_transaction(). False (and nothing noted) if the server does
+  // not have it: one lookup for "has it?" and "use it".
+  bool use(std::string_view name);
 
   // Records that `name` is being prepared on the server and uses it (see use()). Returns the
   // names to close on the server first to stay within capacity: least recently used ones
@@ -83,25 +85,41 @@ class ServerStatements {
   // Forgets `name` (its Parse failed, or it was closed).
   void erase(const std::string& name);
 
-  // The transaction ended: every statement may be evicted again.
-  // (clear() of an empty unordered_map still wipes its bucket array: twice a transaction.)
-  void end_transaction() {
-    if (!in_use_.empty()) in_use_.clear();
-  }
+  // The transaction ended: every statement may be evicted again. (A new transaction number:
+  // nothing to clear, nothing freed or allocated per transaction.)
+  void end_transaction() { ++transaction_; }
 
   // The server dropped all its statements (DISCARD ALL, DEALLOCATE ALL, a new connection).
   void clear();
 
-  bool in_use(const std::string& name) const { return in_use_.count(name) != 0; }
+  bool in_use(std::string_view name) const {
+    const auto it = index_.find(name);
+    return it != index_.end() && it->second->used_in == transaction_;
+  }
 
   // Names from least to most recently used, for tests and the admin view.
-  std::vector<std::string> names() const { return {lru_.begin(), lru_.end()}; }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    out.reserve(lru_.size());
+    for (const Slot& slot : lru_) out.push_back(slot.name);
+    return out;
+  }
 
  private:
+  struct Slot {
+    std::string name;
+    std::uint64_t used_in = 0;  // the transaction that last used it
+  };
+  // Lookups by string_view without building a std::string (names are longer than the
+  // small-string buffer: that was an allocation per Bind).
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   std::size_t capacity_;
-  std::list<std::string> lru_;  // front: least recently used
-  std::unordered_map<std::string, std::list<std::string>::iterator> index_;
-  std::unordered_map<std::string, int> in_use_;  // used in the current transaction
+  std::list<Slot> lru_;  // front: least recently used
+  std::unordered_map<std::string, std::list<Slot>::iterator, NameHash, std::equal_to<>> index_;
+  std::uint64_t transaction_ = 1;  // the current one (used_in == transaction_: in use)
 };
 
 }  // namespace reservoir::pool

@@ -83,13 +83,19 @@ class PreparedRelay::Splice {
   Splice(ByteView in, Bytes& out) : in_(in), out_(out) {}
 
   void replace(std::size_t from, std::size_t to, ByteView bytes) {
+    Bytes& out = replace_with(from, to);
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
+  // The same, for a replacement the caller appends to the buffer returned (before the next
+  // call): no temporary copy of it.
+  Bytes& replace_with(std::size_t from, std::size_t to) {
     if (!changed_) {
       out_.clear();
       changed_ = true;
     }
     out_.insert(out_.end(), in_.begin() + pos_, in_.begin() + from);
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
     pos_ = to;
+    return out_;
   }
   void drop(std::size_t from, std::size_t to) { replace(from, to, {}); }
 
@@ -266,8 +272,7 @@ void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole, unsigne
     st->query = std::move(parse->query);
     st->param_types = std::move(parse->param_types);
     (void)statements_.add(parse->name, st);
-    if (server.contains(st->server_name)) {
-      server.use(st->server_name);
+    if (server.use(st->server_name)) {
       append_close(replacement, kNoopName);
       expect(reply(Kind::CloseComplete, Action::AsParseComplete, "", parse->name));
     } else {
@@ -292,15 +297,10 @@ void PreparedRelay::on_bind(Splice& s, std::size_t off, ByteView whole,
   if (!name || name->empty()) return;
   const pool::Statement* st = statements_.find(*name);
   if (st == nullptr) return;  // the server answers 26000, as PostgreSQL would
-  Bytes replacement;
-  if (server.contains(st->server_name)) {
-    server.use(st->server_name);
-  } else {
-    prepare_on(server, *st, replacement, Action::Drop, "");
-  }
-  append_renamed(replacement, msg::kBind, body.substr(0, name_at), st->server_name,
-                 body.substr(at));
-  s.replace(off, off + whole.size(), replacement);
+  // Written straight into the rewritten chunk: this runs for every Bind of a named statement.
+  Bytes& out = s.replace_with(off, off + whole.size());
+  if (!server.use(st->server_name)) prepare_on(server, *st, out, Action::Drop, "");
+  append_renamed(out, msg::kBind, body.substr(0, name_at), st->server_name, body.substr(at));
 }
 
 // Describe or Close of a statement.
@@ -312,22 +312,17 @@ void PreparedRelay::on_target(Splice& s, std::size_t off, ByteView whole,
       body.size() >= 2 && body[0] == protocol::target::kStatement && body.back() == '\0';
   const std::string_view name = statement ? body.substr(1, body.size() - 2) : "";
   if (name.empty()) return;
-  Bytes replacement;
   if (type == msg::kClose) {
     // The client forgets the name; the server keeps the statement for other clients.
     statements_.remove(name);
-    append_close(replacement, kNoopName);
-  } else {
-    const pool::Statement* st = statements_.find(name);
-    if (st == nullptr) return;  // the server answers 26000
-    if (server.contains(st->server_name)) {
-      server.use(st->server_name);
-    } else {
-      prepare_on(server, *st, replacement, Action::Drop, "");
-    }
-    append_renamed(replacement, msg::kDescribe, body.substr(0, 1), st->server_name, "");
+    append_close(s.replace_with(off, off + whole.size()), kNoopName);
+    return;
   }
-  s.replace(off, off + whole.size(), replacement);
+  const pool::Statement* st = statements_.find(name);
+  if (st == nullptr) return;  // the server answers 26000
+  Bytes& out = s.replace_with(off, off + whole.size());
+  if (!server.use(st->server_name)) prepare_on(server, *st, out, Action::Drop, "");
+  append_renamed(out, msg::kDescribe, body.substr(0, 1), st->server_name, "");
 }
 
 void PreparedRelay::prepare_on(pool::ServerStatements& server, const pool::Statement& st,

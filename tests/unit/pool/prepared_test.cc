@@ -92,6 +92,35 @@ TEST(ServerStatements, NeverEvictsAStatementInUse) {
   EXPECT_EQ(server.size(), 2u);
 }
 
+// Server names are longer than std::string's in-place buffer; looking them up by
+// string_view must find them, and "in use" must last exactly one transaction.
+TEST(ServerStatements, LongNamesAreFoundByViewAndInUseForOneTransaction) {
+  ServerStatements server(1);
+  const std::string name = "rsv_0123456789abcdef0123456789abcdef";
+  const std::string other = "rsv_fedcba9876543210fedcba9876543210";
+  EXPECT_TRUE(server.insert(name).empty());
+  EXPECT_TRUE(server.contains(std::string_view(name)));
+  EXPECT_FALSE(server.contains(std::string_view(name).substr(0, 20)));
+  EXPECT_TRUE(server.in_use(std::string_view(name)));
+  server.end_transaction();
+  EXPECT_FALSE(server.in_use(name));
+  server.end_transaction();
+  server.use(name);
+  EXPECT_TRUE(server.in_use(name));
+  // In use: a second statement cannot evict it, so the set grows for now.
+  EXPECT_TRUE(server.insert(other).empty());
+  EXPECT_EQ(server.size(), 2u);
+  server.end_transaction();
+  // Neither is in use any more: both go, least recently used first, to make room.
+  const std::string third = "rsv_third_statement_name_long_enough";
+  EXPECT_EQ(server.insert(third), (Names{name, other}));
+  EXPECT_EQ(server.names(), (Names{third}));
+  EXPECT_FALSE(server.in_use(name));
+  server.erase(third);
+  EXPECT_FALSE(server.in_use(third));
+  EXPECT_FALSE(server.contains(third));
+}
+
 TEST(ServerStatements, InsertingAKnownNameOnlyUsesIt) {
   ServerStatements server(2);
   EXPECT_TRUE(server.insert("a").empty());
