@@ -45,6 +45,9 @@ App::App(std::shared_ptr<const config::Config> config,
   // threads post to it: the scheduler keeps its lock), so Asio's per-socket reactor locks
   // (two lock/unlock pairs per read) can go. With more workers a server socket is handed
   // from one loop to another (ServerConn::rebind) and those locks are needed.
+  // (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE would drop the scheduler's lock too, about 120
+  // instructions per transaction, but Asio then refuses asynchronous name resolution with
+  // operation_not_supported, and every server connect resolves its host.)
   const int hint = workers == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : 1;
   for (int i = 0; i < workers; ++i) {
     loops_.push_back(std::make_unique<asio::io_context>(hint));
