@@ -45,28 +45,6 @@ void BM_ScanSql(benchmark::State& state) {
 }
 BENCHMARK(BM_ScanSql)->DenseRange(0, 3);
 
-Bytes server_named_response() {
-  Bytes out;
-  protocol::BindComplete{}.encode(out);
-  append_row_description(out, "abalance");
-  append_data_row(out, "-4711");
-  protocol::CommandComplete{"SELECT 1"}.encode(out);
-  protocol::ReadyForQuery{protocol::tx_status::kIdle}.encode(out);
-  return out;
-}
-
-Bytes client_named_batch(const std::string& statement) {
-  Bytes out;
-  protocol::Bind bind;
-  bind.statement = statement;
-  bind.params.push_back(Bytes{'4', '2', '4', '2', '4'});
-  bind.encode(out);
-  protocol::Describe{protocol::target::kPortal, ""}.encode(out);
-  protocol::Execute{"", 0}.encode(out);
-  protocol::Sync{}.encode(out);
-  return out;
-}
-
 // What the relay's own SQL scan passes along with a Query or Parse (note_client_sql).
 unsigned sql_hints(ByteView chunk, const protocol::MessageHeader& h) {
   if (h.type != protocol::msg::kParse && h.type != protocol::msg::kQuery) {
@@ -123,13 +101,13 @@ void BM_PreparedRelayNamed(benchmark::State& state) {
   RelayPair pair;
   Bytes first;
   protocol::Parse{"P_0", "SELECT abalance FROM pgbench_accounts WHERE aid = $1", {}}.encode(first);
-  const Bytes batch = client_named_batch("P_0");
+  const Bytes batch = client_bind_batch("P_0");
   first.insert(first.end(), batch.begin(), batch.end());
   pair.client(first);  // the server gets Close + Parse of the server name first
   Bytes first_reply;
   protocol::CloseComplete{}.encode(first_reply);
   protocol::ParseComplete{}.encode(first_reply);
-  const Bytes response = server_named_response();
+  const Bytes response = server_bind_response();
   first_reply.insert(first_reply.end(), response.begin(), response.end());
   pair.reply(first_reply);
   for (auto _ : state) {

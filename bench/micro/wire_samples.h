@@ -47,11 +47,12 @@ inline Bytes server_select_response(int rows) {
   return out;
 }
 
-// What pgbench -M extended sends per transaction: Parse, Bind, Describe, Execute, Sync.
-inline Bytes client_extended_batch() {
+// Bind of `statement` (unnamed: ""), Describe of the portal, Execute, Sync: the part of an
+// extended-protocol transaction that follows its Parse (all of it for a named statement).
+inline Bytes client_bind_batch(const std::string& statement) {
   Bytes out;
-  protocol::Parse{"", "SELECT abalance FROM pgbench_accounts WHERE aid = $1", {}}.encode(out);
   protocol::Bind bind;
+  bind.statement = statement;
   bind.params.push_back(Bytes{'4', '2', '4', '2', '4'});
   bind.encode(out);
   protocol::Describe{protocol::target::kPortal, ""}.encode(out);
@@ -60,16 +61,33 @@ inline Bytes client_extended_batch() {
   return out;
 }
 
-// The server's answer to that batch: ParseComplete, BindComplete, RowDescription, DataRow,
-// CommandComplete, ReadyForQuery.
-inline Bytes server_extended_response() {
+// What pgbench -M extended sends per transaction: Parse, Bind, Describe, Execute, Sync.
+inline Bytes client_extended_batch() {
   Bytes out;
-  protocol::ParseComplete{}.encode(out);
+  protocol::Parse{"", "SELECT abalance FROM pgbench_accounts WHERE aid = $1", {}}.encode(out);
+  const Bytes rest = client_bind_batch("");
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
+// The server's answer to client_bind_batch(): BindComplete, RowDescription, DataRow,
+// CommandComplete, ReadyForQuery.
+inline Bytes server_bind_response() {
+  Bytes out;
   protocol::BindComplete{}.encode(out);
   append_row_description(out, "abalance");
   append_data_row(out, "-4711");
   protocol::CommandComplete{"SELECT 1"}.encode(out);
   protocol::ReadyForQuery{protocol::tx_status::kIdle}.encode(out);
+  return out;
+}
+
+// The server's answer to client_extended_batch(): ParseComplete, then the above.
+inline Bytes server_extended_response() {
+  Bytes out;
+  protocol::ParseComplete{}.encode(out);
+  const Bytes rest = server_bind_response();
+  out.insert(out.end(), rest.begin(), rest.end());
   return out;
 }
 
