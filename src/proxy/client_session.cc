@@ -28,6 +28,11 @@ constexpr int kMaxNegotiations = 2;
 
 }  // namespace
 
+namespace {
+// Clients of this worker parked in Asio (ClientSession::park_in_asio) rather than in the lot.
+thread_local int asio_parked_on_worker = 0;
+}  // namespace
+
 ClientSession::ClientSession(Socket socket, int family, std::string peer,
                              std::shared_ptr<const Services> services)
     : client_(std::move(socket)),
@@ -66,6 +71,12 @@ void ClientSession::conclude(const std::string& reason) {
 // Called on the session's thread by the timeout sweeper's post: parks the client if it is
 // still idle and its reader is waiting for it.
 void ClientSession::request_park() {
+  if (asio_parked_ && end_ == RelayEnd::None && !to_lot_) {  // parked at login: on to the lot
+    to_lot_ = true;
+    boost::system::error_code ec;
+    client_.cancel(ec);
+    return;
+  }
   if (end_ != RelayEnd::None || parking_ || parked_ || !reading_client_ || held_ || releasing_ ||
       phase_.load(std::memory_order_relaxed) != Phase::Idle ||
       (server_reader_running_ && !(relay_parts_ && relay_parts_->server_wake.waiting()))) {
@@ -88,14 +99,36 @@ void ClientSession::park() {
   } else if (relay_parts_) {
     Bytes().swap(relay_parts_->pending);
   }
+  if (std::exchange(login_park_, false)) {
+    return park_in_asio();  // just logged in (serve()): its first request is likely on its way
+  }
   if (auto* lot = ParkingLot::current(); lot != nullptr && lot->usable() && enter_lot(*lot)) {
     return;
   }
-  client_.async_receive(asio::buffer(park_probe_), asio::socket_base::message_peek,
-                        [self = shared_from_this()](boost::system::error_code, std::size_t) {
-                          asio::co_spawn(self->client_.get_executor(), self->resume(),
-                                         asio::detached);
-                        });
+  park_in_asio();
+}
+
+// Waits for the client in Asio: a peek of its socket, whose completion resumes the relay.
+// The sweeper's request_park() cancels the peek of a client still idle (to_lot_) and it goes
+// to the lot then; end() cancels it too, and resume() finishes the session.
+void ClientSession::park_in_asio() {
+  asio_parked_ = true;
+  ++asio_parked_on_worker;
+  client_.async_receive(
+      asio::buffer(park_probe_), asio::socket_base::message_peek,
+      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+        self->asio_parked_ = false;
+        --asio_parked_on_worker;
+        const bool to_lot = std::exchange(self->to_lot_, false);
+        if (to_lot && ec == asio::error::operation_aborted && self->end_ == RelayEnd::None) {
+          if (auto* lot = ParkingLot::current(); lot != nullptr && lot->usable()) {
+            self->park_asked_ = true;
+            if (self->enter_lot(*lot)) return;
+          }
+          if (self->end_ == RelayEnd::None) return self->park_in_asio();
+        }
+        asio::co_spawn(self->client_.get_executor(), self->resume(), asio::detached);
+      });
 }
 
 // Takes the socket out of Asio (which frees Asio's state for it) into the lot. False, with
@@ -175,9 +208,12 @@ Task<std::string> ClientSession::serve() {
     // A pooled client starts parked: its first request starts the relay (resume()), and one
     // that stays idle never holds relay frames. (Parking later, from the sweeper, would cost
     // a never-used idle client about 3 KiB more: the freed frames leave holes in the heap.)
+    // It waits in Asio while few on this worker do (park()); the sweeper moves it to the lot
+    // if it stays idle, as it parks any idle client (park_asked_ false: it may ask).
     set_phase(Phase::Idle);
     parked_ = true;
-    park_asked_ = true;
+    login_park_ = asio_parked_on_worker < kAsioParkedMax;
+    park_asked_ = !login_park_;
     co_return std::string();
   }
   if (end_ == RelayEnd::None) end_ = co_await relay();

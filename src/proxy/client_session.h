@@ -250,6 +250,17 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::atomic<bool> may_park_{false};    // a transaction or statement pool client; any thread
   std::atomic<bool> park_asked_{false};  // a request_park() is posted or done; any thread
   std::array<std::uint8_t, 1> park_probe_{};
+  // Parked in Asio, on a peek of the socket (`asio_parked_`), rather than in the lot: a client
+  // that has just logged in, while few others on its worker are (kAsioParkedMax). Most such
+  // clients send their first request at once (an app opening a connection to use it), which
+  // then costs no trip through the lot (four epoll calls per login); one that stays idle is
+  // moved to the lot by the sweeper like any idle client (`to_lot_`: the peek was cancelled
+  // for that).
+  static constexpr int kAsioParkedMax = 64;
+  bool login_park_ = false;  // serve() parks it at login, in Asio (park())
+  bool asio_parked_ = false;
+  bool to_lot_ = false;
+  void park_in_asio();
   SpinLock cancel_lock_;  // guards held_target_ against CancelRequests from other threads
   // Parked in this worker's ParkingLot (parking_lot.h): the socket is out of Asio, this is
   // its fd, and the lot's wake (or end()) gives it back. The session keeps itself alive

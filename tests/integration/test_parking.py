@@ -205,3 +205,83 @@ def test_woken_client_whose_request_fills_the_landing_buffer_is_answered(reservo
             cur.execute("SELECT 7")
             assert cur.fetchone() == (7,)
     other.close()
+
+
+def loop_and_lot_sets(pid):
+    """(epoll sets of the workers' event loops, epoll sets of their parking lots): a lot's
+    epoll fd is itself watched by its loop's set (the HTTP endpoint's loop is neither)."""
+    sets = epoll_sets(pid)
+    lots = {ep for ep in sets if any(ep in watched for watched in sets.values())}
+    loops = {ep for ep, watched in sets.items() if watched & lots}
+    return loops, lots
+
+
+def test_a_client_that_just_logged_in_waits_in_asio_then_in_the_lot(reservoir):
+    # A client that has just logged in usually sends its first request at once: it waits for
+    # it in its loop's set (Asio), sparing the trip through the lot, while at most 64 per
+    # worker do (ClientSession::kAsioParkedMax); the rest go to the lot at once. One that
+    # stays idle is moved to the lot by the sweeper, like any idle client.
+    res = reservoir(pool_mode="transaction", workers=1, max_client_conn=200)
+    began = time.monotonic()
+    first = res.connect()
+    first.autocommit = True
+    port = local_port(first)
+    fd = server_side_fds(res.proc.pid, res.port, {port})[port]
+    watched_by = where_watched(res.proc.pid, [fd])[fd]
+    loops, lots = loop_and_lot_sets(res.proc.pid)
+    if time.monotonic() - began < 0.45:  # before the sweeper may move it (kParkAfter 0.5 s)
+        assert watched_by and watched_by <= loops, (watched_by, loops, lots)
+    else:
+        print("login took over 0.45 s: the check that it first waits in Asio is skipped")
+    more = [res.connect() for _ in range(80)]
+    try:
+        fds = server_side_fds(res.proc.pid, res.port, {local_port(c) for c in more})
+        assert len(fds) == len(more)
+        where = where_watched(res.proc.pid, list(fds.values()) + [fd])
+        loops, lots = loop_and_lot_sets(res.proc.pid)
+        in_asio = [f for f, eps in where.items() if eps & loops]
+        in_lot = [f for f, eps in where.items() if eps & lots]
+        assert len(in_asio) <= 64, f"{len(in_asio)} clients wait in Asio"
+        assert len(in_asio) + len(in_lot) == len(where), where
+        assert in_lot, "no client went to the lot beyond the cap"
+        # Idle: all of them end up in the lot.
+        time.sleep(PARK_WAIT)
+        where = where_watched(res.proc.pid, list(fds.values()) + [fd])
+        loops, lots = loop_and_lot_sets(res.proc.pid)
+        assert all(eps and eps <= lots for eps in where.values()), where
+        # and every one is answered, first request or not
+        for i, conn in enumerate([first] + more):
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT %s", (i,))
+                assert cur.fetchone() == (i,)
+    finally:
+        for conn in more + [first]:
+            conn.close()
+
+
+def test_a_client_that_logs_in_and_asks_at_once_never_enters_the_lot(reservoir):
+    # The usual new connection: login, then a request straight away. It is answered from
+    # Asio's wait: the lot never had an entry for its socket, not even a disarmed one (which
+    # a stay in the lot leaves behind).
+    res = reservoir(pool_mode="transaction", workers=1)
+    conns = []
+    try:
+        for i in range(5):
+            conn = res.connect()
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT %s", (i,))
+                assert cur.fetchone() == (i,)
+            conns.append(conn)
+        fds = server_side_fds(res.proc.pid, res.port, {local_port(c) for c in conns})
+        assert len(fds) == len(conns)
+        loops, lots = loop_and_lot_sets(res.proc.pid)
+        assert lots
+        for lot in lots:
+            with open(f"/proc/{res.proc.pid}/fdinfo/{lot}") as f:
+                entries = {int(t) for t in re.findall(r"^tfd:\s*(\d+)", f.read(), re.M)}
+            assert not entries & set(fds.values()), (entries, fds)
+    finally:
+        for conn in conns:
+            conn.close()
