@@ -26,11 +26,9 @@ using namespace asio::experimental::awaitable_operators;
 // Startup packets a client may send before its StartupMessage (SSLRequest, GSSENCRequest).
 constexpr int kMaxNegotiations = 2;
 
-}  // namespace
-
-namespace {
 // Clients of this worker parked in Asio (ClientSession::park_in_asio) rather than in the lot.
 thread_local int asio_parked_on_worker = 0;
+
 }  // namespace
 
 ClientSession::ClientSession(Socket socket, int family, std::string peer,

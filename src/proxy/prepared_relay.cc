@@ -297,10 +297,7 @@ void PreparedRelay::on_bind(Splice& s, std::size_t off, ByteView whole,
   if (!name || name->empty()) return;
   const pool::Statement* st = statements_.find(*name);
   if (st == nullptr) return;  // the server answers 26000, as PostgreSQL would
-  // Written straight into the rewritten chunk: this runs for every Bind of a named statement.
-  Bytes& out = s.replace_with(off, off + whole.size());
-  if (!server.use(st->server_name)) prepare_on(server, *st, out, Action::Drop, "");
-  append_renamed(out, msg::kBind, body.substr(0, name_at), st->server_name, body.substr(at));
+  rename(s, off, whole.size(), *st, msg::kBind, body.substr(0, name_at), body.substr(at), server);
 }
 
 // Describe or Close of a statement.
@@ -320,9 +317,19 @@ void PreparedRelay::on_target(Splice& s, std::size_t off, ByteView whole,
   }
   const pool::Statement* st = statements_.find(name);
   if (st == nullptr) return;  // the server answers 26000
-  Bytes& out = s.replace_with(off, off + whole.size());
-  if (!server.use(st->server_name)) prepare_on(server, *st, out, Action::Drop, "");
-  append_renamed(out, msg::kDescribe, body.substr(0, 1), st->server_name, "");
+  rename(s, off, whole.size(), *st, msg::kDescribe, body.substr(0, 1), "", server);
+}
+
+// Replaces the client's message at `off` (`size` bytes) with message `type` naming the
+// server's statement for `st` (body: `before`, the name, `after`), preceded by its Parse where
+// the server lacks it. Written straight into the rewritten chunk: this runs for every Bind of
+// a named statement.
+void PreparedRelay::rename(Splice& s, std::size_t off, std::size_t size, const pool::Statement& st,
+                           char type, std::string_view before, std::string_view after,
+                           pool::ServerStatements& server) {
+  Bytes& out = s.replace_with(off, off + size);
+  if (!server.use(st.server_name)) prepare_on(server, st, out, Action::Drop, "");
+  append_renamed(out, type, before, st.server_name, after);
 }
 
 void PreparedRelay::prepare_on(pool::ServerStatements& server, const pool::Statement& st,

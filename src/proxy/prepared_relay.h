@@ -131,6 +131,8 @@ class PreparedRelay {
                 pool::ServerStatements& server);
   void on_bind(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
   void on_target(Splice& s, std::size_t off, ByteView whole, pool::ServerStatements& server);
+  void rename(Splice& s, std::size_t off, std::size_t size, const pool::Statement& st, char type,
+              std::string_view before, std::string_view after, pool::ServerStatements& server);
   std::optional<std::string> on_statement_sql(std::string_view sql, unsigned hints,
                                               pool::ServerStatements& server);
   // Appends Close (of the evicted and of this name) and Parse of `st` to `out`.
