@@ -66,9 +66,13 @@ Result<std::string> ScramServer::handle_client_first(std::string_view message) {
   if (server_nonce_.empty()) server_nonce_ = random_nonce(random_);
   gs2_header_ = gs2->header;
   client_first_bare_ = std::string(gs2->client_first_bare);
-  nonce_ = std::string(*client_nonce) + server_nonce_;
-  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(secret_.salt) +
-                  ",i=" + std::to_string(secret_.iterations);
+  nonce_.reserve(client_nonce->size() + server_nonce_.size());
+  nonce_.append(*client_nonce).append(server_nonce_);
+  const std::string salt = base64_encode(secret_.salt);
+  const std::string iterations = std::to_string(secret_.iterations);
+  server_first_.reserve(nonce_.size() + salt.size() + iterations.size() + 8);
+  server_first_.append("r=").append(nonce_).append(",s=").append(salt).append(",i=").append(
+      iterations);
   state_ = State::AwaitClientFinal;
   return server_first_;
 }

@@ -1,5 +1,6 @@
 #pragma once
 // Small helpers shared by the message encoders and decoders.
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -15,6 +16,11 @@ namespace reservoir::protocol {
 class FrameBuilder {
  public:
   FrameBuilder(Bytes& out, char type) : out_(out), writer_(out) {
+    // Room for a small message at once: a fresh buffer would otherwise grow from one byte,
+    // an allocation per doubling. Growth beyond stays geometric (no reserve per frame).
+    if (out_.capacity() - out_.size() < kHeadroom) {
+      out_.reserve(std::max(out_.size() + kHeadroom, 2 * out_.capacity()));
+    }
     writer_.u8(static_cast<std::uint8_t>(type));
     length_pos_ = out_.size();
     writer_.u32(0);
@@ -26,6 +32,7 @@ class FrameBuilder {
   }
 
  private:
+  static constexpr std::size_t kHeadroom = 128;
   Bytes& out_;
   ByteWriter writer_;
   std::size_t length_pos_ = 0;

@@ -23,6 +23,7 @@ Error bad_layout() {
 // Reads name/value pairs up to the empty name, which must be the packet's last byte.
 Result<StartupParams> decode_params(ByteReader& r) {
   StartupParams params;
+  params.reserve(8);  // drivers send a handful (user, database, application_name, ...)
   for (;;) {
     std::string_view name;
     if (!r.cstr(name)) return bad_layout();

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "auth/md5.h"
 #include "auth/password.h"
 #include "auth/random.h"
@@ -68,25 +70,25 @@ Task<Result<ClientAuthOutcome>> scram(Socket& client, protocol::FrameReader& rea
                                       const auth::Secret* secret, auth::ScramSecretCache& cache,
                                       const std::string& user) {
   // Unknown users and md5 secrets still go through the exchange with a mock secret, so the
-  // reply does not reveal which users exist (as PostgreSQL does).
-  auth::ScramSecret scram_secret;
+  // reply does not reveal which users exist (as PostgreSQL does). A stored SCRAM secret is
+  // copied once, into the exchange.
+  std::optional<auth::ScramSecret> made;  // derived from a plain password, or the mock
   bool usable = secret != nullptr;
-  if (secret && secret->kind == auth::Secret::Kind::Scram) {
-    scram_secret = *secret->scram;
-  } else if (secret && secret->kind == auth::Secret::Kind::Plain) {
-    scram_secret = cache.get(user, secret->text);
-  } else {
+  if (secret && secret->kind == auth::Secret::Kind::Plain) {
+    made = cache.get(user, secret->text);
+  } else if (!secret || secret->kind != auth::Secret::Kind::Scram) {
     usable = false;
     static const Bytes mock_key = [] {
       Bytes k(32);
       auth::system_random()(k);
       return k;
     }();
-    scram_secret = auth::scram_mock_secret(user, mock_key);
+    made = auth::scram_mock_secret(user, mock_key);
   }
-  auth::ScramServer server(scram_secret);
+  auth::ScramServer server(made ? std::move(*made) : *secret->scram);
+  static const Authentication offer = Authentication::sasl({"SCRAM-SHA-256"});
   Bytes out;
-  Authentication::sasl({"SCRAM-SHA-256"}).encode(out);
+  offer.encode(out);
   if (!co_await write_all(client, out)) co_return make_error("08006", "client went away");
 
   auto frame = co_await read_password_frame(client, reader);
@@ -100,7 +102,7 @@ Task<Result<ClientAuthOutcome>> scram(Socket& client, protocol::FrameReader& rea
   auto server_first = server.handle_client_first(as_chars(*initial->data));
   if (!server_first) co_return server_first.error();
   out.clear();
-  Authentication::sasl_continue(Bytes(server_first->begin(), server_first->end())).encode(out);
+  Authentication::encode_sasl_step(out, protocol::AuthCode::kSaslContinue, as_bytes(*server_first));
   if (!co_await write_all(client, out)) co_return make_error("08006", "client went away");
 
   frame = co_await read_password_frame(client, reader);
@@ -114,8 +116,8 @@ Task<Result<ClientAuthOutcome>> scram(Socket& client, protocol::FrameReader& rea
   }
   if (!usable) co_return auth_failed(user);
   ClientAuthOutcome outcome;
-  Authentication::sasl_final(Bytes(server_final->begin(), server_final->end()))
-      .encode(outcome.reply);
+  Authentication::encode_sasl_step(outcome.reply, protocol::AuthCode::kSaslFinal,
+                                   as_bytes(*server_final));
   if (secret->kind == auth::Secret::Kind::Scram) outcome.scram_client_key = server.client_key();
   co_return outcome;
 }

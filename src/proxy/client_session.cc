@@ -26,6 +26,10 @@ using namespace asio::experimental::awaitable_operators;
 // Startup packets a client may send before its StartupMessage (SSLRequest, GSSENCRequest).
 constexpr int kMaxNegotiations = 2;
 
+// Room for AuthenticationOk and the welcome (ParameterStatus of about 14 parameters,
+// BackendKeyData, ReadyForQuery: 300-400 bytes), reserved at once.
+constexpr std::size_t kWelcomeBytes = 512;
+
 // Clients of this worker parked in Asio (ClientSession::park_in_asio) rather than in the lot.
 thread_local int asio_parked_on_worker = 0;
 
@@ -292,6 +296,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   // The exchange's last message, AuthenticationOk and the welcome go out in one write when
   // no server is needed first (one packet, one wake-up of the client).
   Bytes out = std::move(authenticated->reply);
+  out.reserve(out.size() + kWelcomeBytes);
   protocol::Authentication::ok().encode(out);
   spdlog::info("client {} {}@{} logged in (application_name={}, pool_mode={})", peer_, user_,
                database_, application_name_, config::to_string(mode_));

@@ -100,6 +100,13 @@ Result<Authentication> Authentication::decode(ByteView body) {
   return auth;
 }
 
+void Authentication::encode_sasl_step(Bytes& out, AuthCode code, ByteView data) {
+  FrameBuilder frame(out, msg::kAuthentication);
+  frame.body().i32(static_cast<std::int32_t>(code));
+  frame.body().raw(data);
+  frame.finish();
+}
+
 void Authentication::encode(Bytes& out) const {
   FrameBuilder frame(out, msg::kAuthentication);
   ByteWriter& w = frame.body();

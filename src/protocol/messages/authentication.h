@@ -47,6 +47,9 @@ struct Authentication {
   [[nodiscard]] static Result<Authentication> decode(ByteView body);
   // Appends the whole message.
   void encode(Bytes& out) const;
+  // Appends a SASLContinue or SASLFinal carrying `data`, as sasl_continue(data).encode(out)
+  // would, without building the message first (a login sends two of them).
+  static void encode_sasl_step(Bytes& out, AuthCode code, ByteView data);
 
   bool operator==(const Authentication&) const = default;
 };

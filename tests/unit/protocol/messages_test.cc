@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "protocol/frame.h"
 
 namespace reservoir::protocol {
@@ -41,6 +43,39 @@ TEST(Authentication, RoundTripAllKinds) {
   round_trip(Authentication::sasl_continue(Bytes{'r', '=', 'x'}), 'R');
   round_trip(Authentication::sasl_final(Bytes{'v', '='}), 'R');
   EXPECT_TRUE(Authentication::sasl_final({}).is_supported());
+}
+
+TEST(Authentication, SaslStepIsTheSameMessageBuiltInPlace) {
+  const Bytes data{'r', '=', 'a', 'b', 'c'};
+  for (auto code : {AuthCode::kSaslContinue, AuthCode::kSaslFinal}) {
+    Bytes built;
+    (code == AuthCode::kSaslContinue ? Authentication::sasl_continue(data)
+                                     : Authentication::sasl_final(data))
+        .encode(built);
+    Bytes in_place = {'x'};  // appended after what the buffer holds
+    Authentication::encode_sasl_step(in_place, code, data);
+    ASSERT_EQ(in_place.size(), 1 + built.size());
+    EXPECT_TRUE(std::equal(built.begin(), built.end(), in_place.begin() + 1));
+  }
+}
+
+// A message built into an empty buffer takes one allocation, not one per doubling from a
+// byte; many messages into one buffer still grow it geometrically (no reserve per frame).
+TEST(FrameBuilder, SmallMessageAllocatesOnceAndGrowthStaysGeometric) {
+  Bytes one;
+  Authentication::sasl_final(Bytes(60, 'v')).encode(one);
+  EXPECT_EQ(one.size(), 1 + 4 + 4 + 60u);
+  EXPECT_GE(one.capacity(), 128u);
+
+  Bytes many;
+  int growths = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const std::size_t before = many.capacity();
+    ReadyForQuery{'I'}.encode(many);
+    if (many.capacity() != before) ++growths;
+  }
+  EXPECT_EQ(many.size(), 60000u);
+  EXPECT_LE(growths, 12);  // 128 bytes doubling to 60,000: ten steps
 }
 
 TEST(Authentication, UnknownCodesCarryTheCode) {
