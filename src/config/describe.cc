@@ -25,7 +25,8 @@ class Pairs {
     if (value) add("pool_mode", to_string(*value));
   }
   void add(const char* key, const std::string& value) {
-    out_ += (out_.empty() ? "" : " ") + std::string(key) + "=" + value;
+    if (!out_.empty()) out_ += ' ';
+    out_.append(key).append("=").append(value);
   }
   std::string str() const { return out_; }
 

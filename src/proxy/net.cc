@@ -259,7 +259,9 @@ std::string peer_name(const asio::generic::stream_protocol::endpoint& ep) {
   if (sa->sa_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
     ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+    std::string name = "[";
+    name.append(host).append("]:").append(std::to_string(ntohs(in6->sin6_port)));
+    return name;
   }
   return "unix";
 }
