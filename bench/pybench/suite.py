@@ -46,7 +46,7 @@ def plan() -> dict:
         scale=env_int("SCALE", 1 if quick else 10),
         # per-client -t for the cost runs: 20,000 transactions (QUICK 5,000) at 10 and 100 clients
         cost_tx={10: 500, 100: 50} if quick else {10: 2000, 100: 200},
-        callgrind_tx=100 if quick else 500,  # per client, 10 clients
+        callgrind_tx=100 if quick else 2000,  # per client, 10 clients
         idle_clients=env_int("IDLE_CLIENTS", 1000 if quick else 10000),
         big_rows=100_000 if quick else 1_000_000,  # x ~1 KiB: 100 MB / 1 GB
         slow_rate_mib=32.0,
