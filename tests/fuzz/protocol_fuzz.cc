@@ -1,6 +1,9 @@
-// libFuzzer entry point for the protocol layer. Not wired into CMake; build with e.g.
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-//     tests/fuzz/protocol_fuzz.cc src/protocol/*.cc src/protocol/messages/*.cc -o protocol_fuzz
+// libFuzzer entry point for the protocol layer. Fuzz it with clang:
+//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
+//     tests/fuzz/protocol_fuzz.cc src/protocol/*.cc src/protocol/messages/*.cc
+//     -lpg_query -lfmt -lspdlog -o protocol_fuzz
+//   ./protocol_fuzz -max_len=4096 tests/fuzz/corpus/protocol
+// (one command line). `make test` replays tests/fuzz/corpus/protocol (replay_main.cc).
 // The first input byte picks the packet-size limit and chunking; the rest is the stream.
 #include <cstddef>
 #include <cstdint>
