@@ -108,6 +108,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // What goes to the client is a well-formed stream whenever the server's was: an edit
     // replaces whole messages with whole messages.
     if (!to_client.scan(out).ok()) __builtin_trap();
+    // ... and, where the server's stream is between messages with nothing kept back, the
+    // client's is too.
+    if (from_server.at_boundary() && relay.nothing_held_back() && !to_client.at_boundary()) {
+      __builtin_trap();
+    }
     if (from_server.ready_at_end()) statements.end_transaction();
   }
   (void)relay.nothing_held_back();
