@@ -1,0 +1,198 @@
+"""Randomly mutated protocol streams from logged-in clients, in transaction mode, against a
+real PostgreSQL (seeded: every run sends the same bytes). Whatever a client sends, Reservoir
+stays up, answers it with well-formed messages (errors carry a SQLSTATE) or closes it, other
+clients are served throughout, and no pooled server is left inside a transaction."""
+import random
+import socket
+import struct
+import time
+
+import pytest
+
+import harness
+from harness import APP_DB, APP_PASSWORD, APP_USER, message
+
+STREAMS = 120
+READ_WINDOW_S = 0.4
+
+
+def cstr(s: str) -> bytes:
+    return s.encode() + b"\x00"
+
+
+def parse(name: str, sql: str, types: tuple[int, ...] = ()) -> bytes:
+    return message(b"P", cstr(name) + cstr(sql) + struct.pack("!h", len(types))
+                   + b"".join(struct.pack("!I", t) for t in types))
+
+
+def bind(statement: str, values: tuple[bytes, ...] = (), portal: str = "") -> bytes:
+    body = cstr(portal) + cstr(statement) + struct.pack("!hh", 0, len(values))
+    body += b"".join(struct.pack("!i", len(v)) + v for v in values)
+    return message(b"B", body + struct.pack("!h", 0))
+
+
+def describe(kind: bytes, name: str) -> bytes:
+    return message(b"D", kind + cstr(name))
+
+
+def execute(portal: str = "") -> bytes:
+    return message(b"E", cstr(portal) + struct.pack("!i", 0))
+
+
+def close(kind: bytes, name: str) -> bytes:
+    return message(b"C", kind + cstr(name))
+
+
+SYNC = message(b"S")
+FLUSH = message(b"H")
+
+
+def query(sql: str) -> bytes:
+    return message(b"Q", cstr(sql))
+
+
+# Pieces of what real drivers send, each valid on its own.
+PIECES = [
+    query("SELECT 1"),
+    query("BEGIN"),
+    query("COMMIT"),
+    query("ROLLBACK"),
+    query("SET application_name = 'mutated'"),
+    query("SELECT pg_sleep(0.01)"),
+    query("PREPARE p1 AS SELECT 1"),
+    query("EXECUTE p1"),
+    query("DEALLOCATE p1"),
+    query("DEALLOCATE ALL"),
+    query("DISCARD ALL"),
+    query("SELECT 1; SELECT 2"),
+    query(""),
+    parse("", "SELECT $1::int", (23,)) + bind("", (b"7",)) + describe(b"P", "") + execute() + SYNC,
+    parse("s1", "SELECT 1") + SYNC,
+    bind("s1") + execute() + SYNC,
+    parse("s1", "SELECT 1") + bind("s1") + describe(b"S", "s1") + execute() + SYNC,
+    close(b"S", "s1") + SYNC,
+    parse("s2", "SELECT $1::text", (25,)) + FLUSH,
+    bind("s2", (b"x",)) + execute() + SYNC,
+    parse("", "BEGIN") + bind("") + execute() + SYNC,
+    SYNC,
+    FLUSH,
+]
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    b = bytearray(data)
+    choice = rng.randrange(7)
+    if choice == 0 and b:  # flip bytes
+        for _ in range(rng.randint(1, 3)):
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+    elif choice == 1 and b:  # truncate
+        del b[rng.randrange(len(b)):]
+    elif choice == 2:  # random bytes somewhere
+        at = rng.randrange(len(b) + 1)
+        b[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+    elif choice == 3 and len(b) >= 5:  # a length field off by a little or a lot
+        at = rng.randrange(len(b) - 4)
+        (n,) = struct.unpack("!I", b[at + 1:at + 5])
+        delta = rng.choice([-5, -1, 1, 3, 1 << 20, 1 << 30])
+        b[at + 1:at + 5] = struct.pack("!I", (n + delta) & 0xFFFFFFFF)
+    elif choice == 4 and b:  # a byte of a message type replaced
+        b[rng.randrange(len(b))] = rng.choice(b"QPBDESHCFXdcfpZ\x00\xff")
+    elif choice == 5 and b:  # part of the stream repeated
+        at = rng.randrange(len(b))
+        b[at:at] = b[at:at + rng.randint(1, 64)]
+    # choice 6: unchanged
+    return bytes(b)
+
+
+def requests_in(stream: bytes) -> int:
+    """ReadyForQuery replies a well-formed stream asks for: one per Query and per Sync."""
+    count, at = 0, 0
+    while at < len(stream):
+        (length,) = struct.unpack("!I", stream[at + 1:at + 5])
+        count += stream[at:at + 1] in (b"Q", b"S")
+        at += 1 + length
+    return count
+
+
+def drain(conn: harness.RawConnection, window: float,
+          until_ready: int | None = None) -> list[tuple[bytes, bytes]]:
+    """Messages Reservoir sends within `window` seconds, until it closes the connection (or
+    has sent `until_ready` ReadyForQuery). Each must be well formed (read_message checks the
+    length) and every ErrorResponse must carry a SQLSTATE."""
+    seen = []
+    ready = 0
+    deadline = time.monotonic() + window
+    try:
+        while (left := deadline - time.monotonic()) > 0 and ready != until_ready:
+            conn.sock.settimeout(left)
+            kind, payload = conn.read_message()
+            if kind == b"E":
+                fields = harness.parse_error_fields(payload)
+                assert len(fields.get("C", "")) == 5, f"ErrorResponse without a SQLSTATE: {fields}"
+            ready += kind == b"Z"
+            seen.append((kind, payload))
+    except (socket.timeout, TimeoutError, harness.ConnectionClosed, ConnectionResetError):
+        pass
+    return seen
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_mutated_streams_leave_reservoir_and_the_pool_healthy(reservoir, workers):
+    res = reservoir(pool_mode="transaction", default_pool_size=3, workers=workers)
+    guard = res.connect()
+    guard.autocommit = True
+    rng = random.Random(20261123 + workers)
+    answered = intact = 0
+    for i in range(STREAMS):
+        stream = b"".join(rng.choice(PIECES) for _ in range(rng.randint(1, 5)))
+        mutated = rng.random() < 0.8
+        if mutated:
+            stream = mutate(rng, stream)
+        stream += SYNC + query("SELECT 42")
+        with harness.RawConnection(res.port) as conn:
+            conn.startup(APP_USER, APP_DB, APP_PASSWORD)
+            try:
+                conn.send(stream)
+            except (BrokenPipeError, ConnectionResetError):
+                continue
+            if mutated:
+                answered += bool(drain(conn, READ_WINDOW_S))
+                continue
+            # What drivers send, in any order: every request is answered, as PostgreSQL
+            # would (errors included), and the session is not ended.
+            wanted = requests_in(stream)
+            seen = drain(conn, 10.0, until_ready=wanted)
+            kinds = [kind for kind, _ in seen]
+            codes = [harness.parse_error_fields(p)["C"] for kind, p in seen if kind == b"E"]
+            assert kinds.count(b"Z") == wanted, f"{kinds} for {stream!r}"
+            assert not [c for c in codes if c[:2] in ("08", "57", "58")], f"{codes} for {stream!r}"
+            intact += 1
+            answered += 1
+        if i % 20 == 19:
+            assert res.alive(), f"reservoir died after stream {i}: {stream!r}"
+            with guard.cursor() as cur:
+                cur.execute("SELECT %s::int", (i,))
+                assert cur.fetchone() == (i,), f"other client not served after stream {i}"
+    assert answered > STREAMS // 2, f"only {answered} of {STREAMS} streams got any answer"
+    assert intact >= 10, f"only {intact} unmutated streams"
+
+    # Every client is gone: no server may stay inside a transaction (rolled back at the
+    # client's end) or keep a client's setting.
+    deadline = time.monotonic() + 10
+    while True:
+        with guard.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()")
+            stuck = cur.fetchone()[0]
+        if stuck == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert stuck == 0, f"{stuck} server(s) left idle in a transaction"
+    for _ in range(12):  # the pool's servers in turn
+        with guard.cursor() as cur:
+            cur.execute("SELECT current_setting('application_name'), "
+                        "txid_current_if_assigned() IS NULL")
+            name, no_tx = cur.fetchone()
+            assert no_tx, "a server was lent inside another client's transaction"
+            assert name != "mutated", "a server kept another client's application_name"
+    guard.close()
