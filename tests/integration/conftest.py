@@ -3,6 +3,7 @@ in front of it. Teardown stops everything even when a test fails."""
 from __future__ import annotations
 
 import faulthandler
+import os
 import shutil
 import signal
 import sys
@@ -13,7 +14,8 @@ import pytest
 import harness
 
 # Backstop against a hang nobody foresaw: every blocking call already has a short timeout.
-TEST_WATCHDOG_S = 90
+# (Raised by hand for a long exploratory run, e.g. test_mutated_streams.py with more streams.)
+TEST_WATCHDOG_S = int(os.environ.get("RESERVOIR_TEST_WATCHDOG_S", "90"))
 
 
 @pytest.fixture(scope="session")
