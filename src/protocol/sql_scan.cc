@@ -1,5 +1,7 @@
 #include "protocol/sql_scan.h"
 
+#include "protocol/message_types.h"
+
 namespace reservoir::protocol {
 
 namespace {
@@ -94,6 +96,19 @@ unsigned scan_sql(std::string_view sql) {
     hints |= underscore_hints(sql, at);
   }
   return hints;
+}
+
+std::string_view statement_text(char type, std::string_view body) {
+  if (type == msg::kParse) {
+    const auto nul = body.find('\0');  // skip the statement name
+    body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
+  }
+  if (type == msg::kQuery && !body.empty() && body.back() == '\0') {
+    body.remove_suffix(1);
+  } else if (const auto end = body.find('\0'); end != std::string_view::npos) {
+    body = body.substr(0, end);
+  }
+  return body;
 }
 
 }  // namespace reservoir::protocol

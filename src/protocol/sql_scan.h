@@ -20,4 +20,11 @@ enum SqlHint : unsigned {
 // The SqlHint bits of `sql`. Keywords match in any letter case, as whole words.
 unsigned scan_sql(std::string_view sql);
 
+// The SQL text of a Query ('Q') or Parse ('P') message, given the message's body: up to its
+// NUL, after the statement name for a Parse. A Query's text ends at the body's last byte when
+// well formed (one with a NUL before it PostgreSQL refuses as malformed, and a scan of the
+// whole may then report a hint too many, which is harmless); a Parse has parameter types
+// after it. Empty for a Parse without a NUL after its name.
+std::string_view statement_text(char type, std::string_view body);
+
 }  // namespace reservoir::protocol

@@ -27,19 +27,8 @@ unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteVi
     settings_touched_ = true;
     return kNotScanned;
   }
-  std::string_view body = as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size()));
-  if (h.type == protocol::msg::kParse) {
-    const auto nul = body.find('\0');  // skip the statement name
-    body = nul == std::string_view::npos ? std::string_view() : body.substr(nul + 1);
-  }
-  // The text ends at its NUL. A Query's is the body's last byte when well formed (one with a
-  // NUL before it PostgreSQL refuses as malformed, and the scan may then report a hint too
-  // many, which is harmless); a Parse has parameter types after it.
-  if (h.type == protocol::msg::kQuery && !body.empty() && body.back() == '\0') {
-    body.remove_suffix(1);
-  } else if (const auto end = body.find('\0'); end != std::string_view::npos) {
-    body = body.substr(0, end);
-  }
+  const std::string_view body = protocol::statement_text(
+      h.type, as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size())));
   const unsigned hints =
       h.type == protocol::msg::kParse ? scan_parse_sql(body) : protocol::scan_sql(body);
   if (hints & protocol::kChangesSettings) settings_touched_ = true;

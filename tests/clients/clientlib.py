@@ -19,6 +19,8 @@ import pytest
 
 import harness
 from harness import APP_DB, APP_PASSWORD, APP_USER
+from harness import (FLUSH, SYNC, bind_msg, describe_msg, execute_msg,  # noqa: F401 (re-export)
+                     parse_msg, query_msg)
 
 # The integration-style tests run with one worker thread and with two.
 WORKERS = pytest.mark.parametrize("workers", [1, 2], ids=["w1", "w2"])
@@ -299,41 +301,8 @@ def psycopg3_connect(res, **extra):
 # Raw protocol
 
 
-def _cstr(text: str) -> bytes:
-    return text.encode() + b"\x00"
-
-
-def parse_msg(sql: str, name: str = "") -> bytes:
-    return harness.message(b"P", _cstr(name) + _cstr(sql) + struct.pack("!H", 0))
-
-
-def bind_msg(portal: str = "", statement: str = "", params: list[str | None] = ()) -> bytes:
-    body = _cstr(portal) + _cstr(statement) + struct.pack("!H", 0)
-    body += struct.pack("!H", len(params))
-    for p in params:
-        if p is None:
-            body += struct.pack("!i", -1)
-        else:
-            data = p.encode()
-            body += struct.pack("!i", len(data)) + data
-    body += struct.pack("!H", 0)
-    return harness.message(b"B", body)
-
-
-def describe_msg(kind: bytes = b"P", name: str = "") -> bytes:
-    return harness.message(b"D", kind + _cstr(name))
-
-
-def execute_msg(portal: str = "", max_rows: int = 0) -> bytes:
-    return harness.message(b"E", _cstr(portal) + struct.pack("!I", max_rows))
-
-
-SYNC = harness.message(b"S")
-FLUSH = harness.message(b"H")
-
-
-def query_msg(sql: str) -> bytes:
-    return harness.message(b"Q", _cstr(sql))
+# (The message builders parse_msg, bind_msg, ... SYNC and FLUSH come from harness.py,
+# shared with the integration tests, and are re-exported above.)
 
 
 def copy_data(data: bytes) -> bytes:

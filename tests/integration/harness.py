@@ -558,6 +558,48 @@ def message(kind: bytes, payload: bytes = b"") -> bytes:
     return kind + struct.pack("!I", len(payload) + 4) + payload
 
 
+def cstr(text: str) -> bytes:
+    return text.encode() + b"\x00"
+
+
+def parse_msg(sql: str, name: str = "", types: tuple[int, ...] = ()) -> bytes:
+    body = cstr(name) + cstr(sql) + struct.pack("!H", len(types))
+    return message(b"P", body + b"".join(struct.pack("!I", t) for t in types))
+
+
+def bind_msg(portal: str = "", statement: str = "", params: list[str | None] = ()) -> bytes:
+    body = cstr(portal) + cstr(statement) + struct.pack("!H", 0)
+    body += struct.pack("!H", len(params))
+    for p in params:
+        if p is None:
+            body += struct.pack("!i", -1)
+        else:
+            data = p.encode()
+            body += struct.pack("!i", len(data)) + data
+    body += struct.pack("!H", 0)
+    return message(b"B", body)
+
+
+def describe_msg(kind: bytes = b"P", name: str = "") -> bytes:
+    return message(b"D", kind + cstr(name))
+
+
+def execute_msg(portal: str = "", max_rows: int = 0) -> bytes:
+    return message(b"E", cstr(portal) + struct.pack("!I", max_rows))
+
+
+def close_msg(kind: bytes = b"S", name: str = "") -> bytes:
+    return message(b"C", kind + cstr(name))
+
+
+def query_msg(sql: str) -> bytes:
+    return message(b"Q", cstr(sql))
+
+
+SYNC = message(b"S")
+FLUSH = message(b"H")
+
+
 class RawConnection:
     """A byte-level PostgreSQL frontend over TCP or a unix socket."""
 

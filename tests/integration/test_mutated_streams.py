@@ -11,7 +11,8 @@ import time
 import pytest
 
 import harness
-from harness import APP_DB, APP_PASSWORD, APP_USER, message
+from harness import (APP_DB, APP_PASSWORD, APP_USER, FLUSH, SYNC, bind_msg, close_msg,
+                     describe_msg, execute_msg, parse_msg, query_msg)
 
 # More, and another seed, for a longer hunt: RESERVOIR_MUTATED_STREAMS=5000
 # RESERVOIR_MUTATION_SEED=7 pytest tests/integration/test_mutated_streams.py
@@ -20,64 +21,31 @@ SEED = int(os.environ.get("RESERVOIR_MUTATION_SEED", "20261123"))
 READ_WINDOW_S = 0.4
 
 
-def cstr(s: str) -> bytes:
-    return s.encode() + b"\x00"
-
-
-def parse(name: str, sql: str, types: tuple[int, ...] = ()) -> bytes:
-    return message(b"P", cstr(name) + cstr(sql) + struct.pack("!h", len(types))
-                   + b"".join(struct.pack("!I", t) for t in types))
-
-
-def bind(statement: str, values: tuple[bytes, ...] = (), portal: str = "") -> bytes:
-    body = cstr(portal) + cstr(statement) + struct.pack("!hh", 0, len(values))
-    body += b"".join(struct.pack("!i", len(v)) + v for v in values)
-    return message(b"B", body + struct.pack("!h", 0))
-
-
-def describe(kind: bytes, name: str) -> bytes:
-    return message(b"D", kind + cstr(name))
-
-
-def execute(portal: str = "") -> bytes:
-    return message(b"E", cstr(portal) + struct.pack("!i", 0))
-
-
-def close(kind: bytes, name: str) -> bytes:
-    return message(b"C", kind + cstr(name))
-
-
-SYNC = message(b"S")
-FLUSH = message(b"H")
-
-
-def query(sql: str) -> bytes:
-    return message(b"Q", cstr(sql))
-
-
 # Pieces of what real drivers send, each valid on its own.
 PIECES = [
-    query("SELECT 1"),
-    query("BEGIN"),
-    query("COMMIT"),
-    query("ROLLBACK"),
-    query("SET application_name = 'mutated'"),
-    query("SELECT pg_sleep(0.01)"),
-    query("PREPARE p1 AS SELECT 1"),
-    query("EXECUTE p1"),
-    query("DEALLOCATE p1"),
-    query("DEALLOCATE ALL"),
-    query("DISCARD ALL"),
-    query("SELECT 1; SELECT 2"),
-    query(""),
-    parse("", "SELECT $1::int", (23,)) + bind("", (b"7",)) + describe(b"P", "") + execute() + SYNC,
-    parse("s1", "SELECT 1") + SYNC,
-    bind("s1") + execute() + SYNC,
-    parse("s1", "SELECT 1") + bind("s1") + describe(b"S", "s1") + execute() + SYNC,
-    close(b"S", "s1") + SYNC,
-    parse("s2", "SELECT $1::text", (25,)) + FLUSH,
-    bind("s2", (b"x",)) + execute() + SYNC,
-    parse("", "BEGIN") + bind("") + execute() + SYNC,
+    query_msg("SELECT 1"),
+    query_msg("BEGIN"),
+    query_msg("COMMIT"),
+    query_msg("ROLLBACK"),
+    query_msg("SET application_name = 'mutated'"),
+    query_msg("SELECT pg_sleep(0.01)"),
+    query_msg("PREPARE p1 AS SELECT 1"),
+    query_msg("EXECUTE p1"),
+    query_msg("DEALLOCATE p1"),
+    query_msg("DEALLOCATE ALL"),
+    query_msg("DISCARD ALL"),
+    query_msg("SELECT 1; SELECT 2"),
+    query_msg(""),
+    parse_msg("SELECT $1::int", types=(23,)) + bind_msg(params=["7"]) + describe_msg(b"P")
+    + execute_msg() + SYNC,
+    parse_msg("SELECT 1", "s1") + SYNC,
+    bind_msg("", "s1") + execute_msg() + SYNC,
+    parse_msg("SELECT 1", "s1") + bind_msg("", "s1") + describe_msg(b"S", "s1") + execute_msg()
+    + SYNC,
+    close_msg(b"S", "s1") + SYNC,
+    parse_msg("SELECT $1::text", "s2", types=(25,)) + FLUSH,
+    bind_msg("", "s2", ["x"]) + execute_msg() + SYNC,
+    parse_msg("BEGIN") + bind_msg() + execute_msg() + SYNC,
     SYNC,
     FLUSH,
 ]
@@ -111,7 +79,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
 # Ends every stream: Sync closes an unfinished extended-protocol batch (after an error
 # PostgreSQL discards everything up to it, a Query included), ROLLBACK leaves a transaction
 # block, and the answer to SELECT 42 is the last thing an intact stream gets.
-FINALE = SYNC + query("ROLLBACK") + query("SELECT 42")
+FINALE = SYNC + query_msg("ROLLBACK") + query_msg("SELECT 42")
 FINAL_ROW = struct.pack("!hi", 1, 2) + b"42"
 
 

@@ -55,5 +55,17 @@ TEST(ScanSql, CallsFoundFromTheirUnderscore) {
   }
 }
 
+TEST(StatementText, QueryAndParseBodies) {
+  using namespace std::string_view_literals;
+  EXPECT_EQ(statement_text('Q', "SELECT 1\0"sv), "SELECT 1");
+  // A Query's text runs to its last byte: a NUL inside stays in (PostgreSQL refuses it).
+  EXPECT_EQ(statement_text('Q', "SELECT 1\0SET a = 1\0"sv), "SELECT 1\0SET a = 1"sv);
+  EXPECT_EQ(statement_text('Q', "SELECT 1"sv), "SELECT 1");  // no NUL at all: the whole body
+  // A Parse: after the statement name, up to the NUL before the parameter types.
+  EXPECT_EQ(statement_text('P', "s1\0SELECT $1\0\0\x01\0\0\0\x17"sv), "SELECT $1");
+  EXPECT_EQ(statement_text('P', "\0SELECT 2\0\0\0"sv), "SELECT 2");
+  EXPECT_EQ(statement_text('P', "no-nul-after-the-name"sv), "");
+}
+
 }  // namespace
 }  // namespace reservoir::protocol
