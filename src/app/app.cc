@@ -1,5 +1,7 @@
 #include "app/app.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -14,6 +16,10 @@ namespace {
 
 using proxy::nothrow;
 using proxy::Task;
+
+// How long the kernel holds a connection that has sent nothing before handing it over anyway
+// (PgBouncer uses the same 45 s).
+constexpr int kDeferAcceptSeconds = 45;
 
 int resolve_workers(int configured) {
   if (configured > 0) return configured;
@@ -105,6 +111,13 @@ Status App::listen_tcp(const std::string& address, int port) {
   acceptor->open(gep.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor->bind(gep, ec);
+  if (!ec && config_->settings.tcp_defer_accept) {
+    // Accept a client only once its first packet is there (PgBouncer's default too): the
+    // accept and the read of the startup packet then take one wake-up instead of two.
+    acceptor->set_option(
+        asio::detail::socket_option::integer<IPPROTO_TCP, TCP_DEFER_ACCEPT>(kDeferAcceptSeconds),
+        ec);
+  }
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return make_error(

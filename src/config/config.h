@@ -115,7 +115,8 @@ struct Settings {
   int tcp_keepidle = 0;  // 0: OS default
   int tcp_keepintvl = 0;
   int tcp_keepcnt = 0;
-  int tcp_user_timeout = 0;  // milliseconds
+  int tcp_user_timeout = 0;      // milliseconds
+  bool tcp_defer_accept = true;  // TCP_DEFER_ACCEPT on TCP listeners (Linux)
 
   // Observability
   std::string logfile;

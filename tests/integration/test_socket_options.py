@@ -2,6 +2,12 @@
 import subprocess
 import time
 
+import psycopg2
+import pytest
+
+import harness
+from harness import APP_DB, APP_PASSWORD, APP_USER
+
 
 def keepalive_timers(local_port=None, remote_port=None):
     """`ss -tno` timer fields of established TCP sockets on 127.0.0.1 with that port."""
@@ -27,3 +33,38 @@ def test_keepalive_on_client_and_server_sockets(reservoir, pg_up):
         assert any("keepalive,1min" in line or "keepalive,7" in line for line in server_side), server_side
     finally:
         conn.close()
+
+
+def server_side_state(listen_port: int, client_port: int) -> str:
+    """The TCP state, as ss names it, of the listener's end of the connection from
+    127.0.0.1:client_port, or "" if there is none."""
+    out = subprocess.run(["ss", "-tanH", f"( sport = :{listen_port} and dport = :{client_port} )"],
+                         capture_output=True, text=True, timeout=10).stdout
+    states = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return states[0] if states else ""
+
+
+@pytest.mark.parametrize("defer", [1, 0], ids=["defer", "no-defer"])
+def test_tcp_defer_accept(reservoir, defer):
+    """tcp_defer_accept=1 (the default, as in PgBouncer): the kernel hands a client over only
+    once its first packet has arrived, so a connection that has sent nothing stays half-open
+    (SYN-RECV) instead of costing Reservoir an accept and a wake-up; it is accepted and
+    served as soon as its startup packet arrives. With 0 it is accepted at once."""
+    res = reservoir(tcp_defer_accept=defer, admin_users=APP_USER)
+    with harness.RawConnection(res.port) as raw:
+        client_port = raw.sock.getsockname()[1]
+        time.sleep(0.3)
+        before = server_side_state(res.port, client_port)
+        assert before == ("SYN-RECV" if defer else "ESTAB"), before
+        raw.startup(APP_USER, APP_DB, APP_PASSWORD)
+        assert server_side_state(res.port, client_port) == "ESTAB"
+        assert raw.simple_query("SELECT 6 * 7") == [("42",)]
+    admin = psycopg2.connect(**res.dsn(dbname="reservoir"))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SHOW CONFIG")
+            values = {row[0]: row[1] for row in cur.fetchall()}
+    finally:
+        admin.close()
+    assert values.get("tcp_defer_accept") == str(defer), values.get("tcp_defer_accept")
