@@ -110,6 +110,11 @@ Status App::listen_tcp(const std::string& address, int port) {
   const asio::generic::stream_protocol::endpoint gep(ep);
   acceptor->open(gep.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && config_->settings.so_reuseport) {
+    // Other processes of this user may bind the port too, and the kernel spreads clients over
+    // all of them (PgBouncer's setting: several poolers on one port, or a rolling restart).
+    acceptor->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+  }
   if (!ec) acceptor->bind(gep, ec);
   if (!ec && config_->settings.tcp_defer_accept) {
     // Accept a client only once its first packet is there (PgBouncer's default too): the

@@ -117,6 +117,7 @@ struct Settings {
   int tcp_keepcnt = 0;
   int tcp_user_timeout = 0;      // milliseconds
   bool tcp_defer_accept = true;  // TCP_DEFER_ACCEPT on TCP listeners (Linux)
+  bool so_reuseport = false;     // let other processes share the TCP port (SO_REUSEPORT)
 
   // Observability
   std::string logfile;

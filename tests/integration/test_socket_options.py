@@ -68,3 +68,50 @@ def test_tcp_defer_accept(reservoir, defer):
     finally:
         admin.close()
     assert values.get("tcp_defer_accept") == str(defer), values.get("tcp_defer_accept")
+
+
+def clients_of(res, host: str) -> int:
+    """Clients of the app database that `res` holds, from its admin console reached at `host`
+    (its own unix socket directory)."""
+    admin = psycopg2.connect(**res.dsn(dbname="reservoir", host=host))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SHOW CLIENTS")
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        admin.close()
+    return sum(1 for row in rows if row["database"] == APP_DB)
+
+
+def test_so_reuseport_lets_two_poolers_share_a_port(reservoir):
+    """so_reuseport=1 (PgBouncer's setting): a second pooler binds the same TCP port and the
+    kernel spreads new clients over both. Without it the second one refuses to start."""
+    first = reservoir(so_reuseport=1, admin_users=APP_USER, pool_mode="transaction")
+
+    refused = harness.Reservoir(reservoir.config(admin_users=APP_USER))
+    refused.config.listen_port = refused.port = first.port
+    reservoir.instances.append(refused)
+    with pytest.raises(AssertionError, match="Address already in use"):
+        refused.start()
+
+    config = reservoir.config(so_reuseport=1, admin_users=APP_USER, pool_mode="transaction")
+    config.listen_port = first.port
+    second = harness.Reservoir(config)
+    reservoir.instances.append(second)
+    second.start()
+
+    held = [first.connect() for _ in range(40)]
+    try:
+        for conn in held:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                assert cur.fetchone() == (1,)
+        counts = [clients_of(first, first.unix_socket_dir),
+                  clients_of(second, second.unix_socket_dir)]
+        assert sum(counts) == 40, counts
+        assert min(counts) > 0, counts  # 40 clients all on one of two poolers: not shared
+    finally:
+        for conn in held:
+            conn.close()

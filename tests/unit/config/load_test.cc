@@ -315,7 +315,7 @@ TEST(LoadConfig, InvalidEnvironmentValueFails) {
 TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   auto config = load_ok(kAuth);
   ASSERT_TRUE(config);
-  EXPECT_EQ(config->sources.size(), 53u);  // one per setting in settings_table.cc
+  EXPECT_EQ(config->sources.size(), 54u);  // one per setting in settings_table.cc
   EXPECT_TRUE(std::is_sorted(config->sources.begin(), config->sources.end(),
                              [](const auto& a, const auto& b) { return a.key < b.key; }));
   EXPECT_EQ(source(*config, "server_reset_query").value, "DISCARD ALL");
@@ -325,6 +325,7 @@ TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   EXPECT_EQ(source(*config, "max_prepared_statements").value, "200");
   EXPECT_EQ(source(*config, "transaction_mode_pinning").value, "1");
   EXPECT_EQ(source(*config, "tcp_defer_accept").value, "1");  // PgBouncer's default on Linux
+  EXPECT_EQ(source(*config, "so_reuseport").value, "0");
 }
 
 TEST(LoadConfig, CrossSettingValidation) {
