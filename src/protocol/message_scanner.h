@@ -53,16 +53,30 @@ struct MessageHeader {
   std::size_t wire_size() const { return std::size_t(length) + 1; }
 };
 
+// What a scanner checks beyond lengths. kBackend: the stream comes from a server, so every type
+// byte must be a backend message's, the messages without a body must have none, none may be
+// longer than PostgreSQL can build (1 GB), and a ReadyForQuery's status must be I, T or E. A stream
+// that breaks this has lost its framing (or was never PostgreSQL's): relaying on would hand the
+// client garbage as messages, such as a header read from the middle of a row that announces 2 GB.
+enum class Checks : std::uint8_t { kLengths, kBackend };
+
 class MessageScanner {
  public:
-  explicit MessageScanner(std::uint32_t max_packet_size = kDefaultMaxPacketSize)
-      : max_packet_size_(max_packet_size) {}
+  explicit MessageScanner(std::uint32_t max_packet_size = kDefaultMaxPacketSize,
+                          Checks checks = Checks::kLengths)
+      : max_packet_size_(max_packet_size), backend_(checks == Checks::kBackend) {}
+  explicit MessageScanner(Checks checks) : MessageScanner(kDefaultMaxPacketSize, checks) {}
+
+  // Checks::kBackend: the longest length field. PostgreSQL builds every message it sends in
+  // memory, in at most 1 GB - 1 (MaxAllocSize); a longer one is a header read out of the
+  // middle of something else.
+  static constexpr std::uint32_t kMaxBackendLength = 0x3FFFFFFFu - 1 + 4;
 
   // Scans the next chunk of the stream, calling `on_message_start(header)` for each message
   // whose header completes in it, in order. Fails with 08P01 when a length field is < 4 (or
-  // a ReadyForQuery is not 5 bytes long) and 54000 when it exceeds max_packet_size; callbacks
-  // for earlier messages have already run. After a failure the scanner stays failed and
-  // every later scan returns the same error.
+  // a ReadyForQuery is not 5 bytes long, or Checks::kBackend finds a fault) and 54000 when it
+  // exceeds max_packet_size; callbacks for earlier messages have already run. After a failure
+  // the scanner stays failed and every later scan returns the same error.
   template <class F>
   [[nodiscard]] Status scan(ByteView chunk, F&& on_message_start);
 
@@ -128,8 +142,19 @@ class MessageScanner {
   // The quick form of check_header(): true when it would pass.
   bool header_valid(const MessageHeader& h) const {
     return h.length >= 4 && h.length <= max_packet_size_ &&
-           (h.type != kReadyForQueryType || h.length == 5);
+           (h.type != kReadyForQueryType || h.length == 5) &&
+           (!backend_ || backend_length_valid(h.type, h.length));
   }
+  // Checks::kBackend: 0 for a byte that is no backend message's type, 4 for a message with no
+  // body (its length must be exactly 4), 1 for any other (its length is checked as above).
+  static std::uint8_t backend_shape(char type);
+  static bool backend_length_valid(char type, std::uint32_t length) {
+    const std::uint8_t shape = backend_shape(type);
+    return (shape == 1 && length <= kMaxBackendLength) || (shape == 4 && length == 4);
+  }
+  static bool status_valid(char status) { return status == 'I' || status == 'T' || status == 'E'; }
+  // Stores and returns the error for a ReadyForQuery status that is none of I, T, E.
+  Status bad_status(char status);
   // Counts the message and shows it to the caller's callback.
   template <class F>
   void announce(const MessageHeader& h, F& on_message_start) {
@@ -143,6 +168,7 @@ class MessageScanner {
   }
 
   std::uint32_t max_packet_size_;
+  bool backend_ = false;  // Checks::kBackend
   std::uint8_t header_[kHeaderSize] = {};
   std::size_t header_have_ = 0;  // header bytes carried over from earlier chunks (0..4)
   std::uint32_t body_left_ = 0;  // body bytes of the current message not yet seen
@@ -171,6 +197,7 @@ Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
       if (want_status_) {
         pending_status_ = static_cast<char>(p[i]);
         want_status_ = false;
+        if (backend_ && !status_valid(pending_status_)) return bad_status(pending_status_);
       }
       i += take;
       body_left_ -= static_cast<std::uint32_t>(take);
@@ -183,7 +210,10 @@ Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
       h.length = load_be32(p + i + 1);
       h.offset = i;
       const std::size_t end = i + 1 + std::size_t(h.length);
-      if (end <= n && header_valid(h)) {
+      // (A ReadyForQuery with a bad status takes the slow path, which reports it.)
+      if (end <= n && header_valid(h) &&
+          (!backend_ || h.type != kReadyForQueryType ||
+           status_valid(static_cast<char>(p[i + kHeaderSize])))) {
         // The whole message is in the chunk: header and body in one step.
         h.end = end;
         announce(h, on_message_start);

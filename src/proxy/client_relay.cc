@@ -582,7 +582,7 @@ Task<std::string> ClientSession::finish() {
   if (status == 'T' || status == 'E') {
     if (auto rolled = co_await run_on_server(*lease.server, "ROLLBACK"); !rolled) {
       services_->pools->discard(*pool_, std::move(lease), ex);
-      co_return reason + " (rollback failed, server closed)";
+      co_return reason + " (rollback failed: " + rolled.error().message + "; server closed)";
     }
   }
   const bool reset_query = mode_ == config::PoolMode::Session || current.server_reset_query_always;
@@ -602,6 +602,10 @@ Task<std::string> ClientSession::finish() {
   services_->pools->release(*pool_, std::move(lease), ex);
   co_return reason;
 }
+
+// How long a query cancelled by query_timeout may take to end before its server is given up
+// (at most query_timeout again).
+constexpr config::Seconds kCancelGrace{5.0};
 
 // Timeouts, checked by a sweeper about once a second (PgBouncer's janitor does the same):
 // no timer is armed per transaction, so the relay pays nothing for them.
@@ -630,6 +634,18 @@ void ClientSession::check_timeouts(TimePoint now, const config::Settings& settin
   }
   const bool cancel_query =
       phase == Phase::Busy && over(in_phase, settings.query_timeout) && !query_cancel_sent_.load();
+  // A cancelled query that is still not answered a while later never will be: the server is
+  // gone without a word (a dead host, a cut network path) or its stream has lost its framing.
+  // query_timeout bounds the wait all the same: the client is told and the server closed.
+  if (!fatal && phase == Phase::Busy && query_cancel_sent_.load() &&
+      over(in_phase,
+           config::Seconds(settings.query_timeout.count() +
+                           std::min(settings.query_timeout.count(), kCancelGrace.count())))) {
+    fatal = make_error("57014", fmt::format("canceling statement due to query_timeout ({}s): the "
+                                            "server has not answered its cancel request, and its "
+                                            "connection is closed",
+                                            settings.query_timeout.count()));
+  }
   if (!fatal && !cancel_query) {
     if (phase == Phase::Idle && in_phase >= kParkAfter &&
         may_park_.load(std::memory_order_relaxed) && !park_asked_.exchange(true)) {

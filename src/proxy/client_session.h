@@ -295,7 +295,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     OpMemory server_read_op;
     protocol::FrameReader reader;  // whole client messages: login and the admin console
     protocol::MessageScanner from_client;
-    protocol::MessageScanner from_server;
+    protocol::MessageScanner from_server{protocol::Checks::kBackend};
     Bytes unread;   // sent by the client during login after its last login message; relayed first
     Bytes pending;  // a request kept while the client waits for a server
     Bytes to_server_spill;                 // bytes the server could not take yet

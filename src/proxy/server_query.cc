@@ -1,5 +1,10 @@
 #include "proxy/server_query.h"
 
+#include <fmt/format.h>
+
+#include <atomic>
+#include <memory>
+
 #include "protocol/message_types.h"
 #include "protocol/messages/error_response.h"
 #include "protocol/messages/parameter_status.h"
@@ -29,17 +34,61 @@ bool decode_row(ByteView body, std::vector<std::string>& row) {
   return r.at_end();
 }
 
+std::atomic<Duration::rep> answer_limit{
+    std::chrono::duration_cast<Duration>(std::chrono::seconds(15)).count()};
+
+// Cancels the server's pending read if the answer has not come within the limit. Its handler
+// runs after the query is over too (aborted, when the timer goes at the end of the scope):
+// it touches the socket only while `state` says the query still waits.
+class AnswerDeadline {
+ public:
+  explicit AnswerDeadline(Socket& socket) : timer_(socket.get_executor()) {
+    const Duration limit(answer_limit.load(std::memory_order_relaxed));
+    if (limit <= Duration::zero()) return;  // server_connect_timeout = 0: no limit
+    timer_.expires_after(limit);
+    timer_.async_wait([state = state_, socket = &socket](const boost::system::error_code& ec) {
+      if (ec || *state != State::Waiting) return;
+      *state = State::Expired;
+      boost::system::error_code ignored;
+      socket->cancel(ignored);
+    });
+  }
+  ~AnswerDeadline() {
+    if (*state_ == State::Waiting) *state_ = State::Done;
+  }
+  AnswerDeadline(const AnswerDeadline&) = delete;
+  AnswerDeadline& operator=(const AnswerDeadline&) = delete;
+  bool expired() const { return *state_ == State::Expired; }
+
+ private:
+  enum class State { Waiting, Done, Expired };
+  std::shared_ptr<State> state_ = std::make_shared<State>(State::Waiting);
+  Timer timer_;
+};
+
 }  // namespace
+
+void set_server_answer_limit(Duration limit) {
+  answer_limit.store(limit.count(), std::memory_order_relaxed);
+}
 
 Task<Result<Rows>> query_server(ServerConn& server, const std::string& sql) {
   Bytes out;
   protocol::Query{sql}.encode(out);
   if (!co_await write_all(server.socket(), out)) co_return make_error("08006", "server went away");
+  AnswerDeadline deadline(server.socket());
   protocol::FrameReader reader;
   std::optional<Error> failure;
   Rows rows;
   for (;;) {
     auto frame = co_await read_frame(server.socket(), reader);
+    if (!frame && deadline.expired()) {
+      co_return make_error("08006",
+                           fmt::format("server did not answer \"{}\" within {:g}s", sql,
+                                       std::chrono::duration<double>(
+                                           Duration(answer_limit.load(std::memory_order_relaxed)))
+                                           .count()));
+    }
     if (!frame) co_return frame.error();
     switch (frame->type) {
       case protocol::msg::kErrorResponse: {

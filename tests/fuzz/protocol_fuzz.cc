@@ -56,15 +56,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // FrameReader and MessageScanner fed the same chunks must agree on every boundary.
   FrameReader reader(max_packet);
   MessageScanner scanner(max_packet);
+  MessageScanner backend(max_packet, Checks::kBackend);  // the server side's stricter checks
   std::size_t frames = 0;
   std::size_t headers = 0;
+  std::size_t backend_headers = 0;
   bool reader_failed = false;
   bool scanner_failed = false;
+  bool backend_failed = false;
   for (std::size_t pos = 0; pos < input.size(); pos += chunk) {
     ByteView piece = input.subspan(pos, std::min(chunk, input.size() - pos));
     if (!scanner_failed) {
       scanner_failed = !scanner.scan(piece, [&](const MessageHeader&) { ++headers; }).ok();
     }
+    if (!backend_failed) {
+      backend_failed =
+          !backend.scan(piece, [&](const MessageHeader&) { ++backend_headers; }).ok();
+    }
+    // Until the stricter scanner refuses something, both find the same messages.
+    if (!backend_failed && !scanner_failed && backend_headers != headers) __builtin_trap();
+    if (!backend_failed && scanner_failed) __builtin_trap();
     reader.append(piece);
     while (!reader_failed) {
       auto frame = reader.next();

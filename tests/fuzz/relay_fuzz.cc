@@ -46,8 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   PreparedRelay relay(1 << 16);
   pool::ServerStatements statements(capacity);
   protocol::MessageScanner from_client(1 << 16);
-  protocol::MessageScanner from_server(1 << 16);
-  protocol::MessageScanner to_client(1 << 24);  // checks the relay's output
+  protocol::MessageScanner from_server(1 << 16, protocol::Checks::kBackend);
+  protocol::MessageScanner to_client(1 << 24, protocol::Checks::kBackend);  // the relay's output
   relay.attach();
 
   // Client -> server, chunk by chunk, as client_reader does.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -193,6 +194,104 @@ TEST(MessageScanner, BadLengthsFailAndStayFailed) {
     EXPECT_FALSE(scanner.scan(b).ok());
     scanner.reset();
     EXPECT_FALSE(scanner.failed());
+  }
+}
+
+// A raw message: type, length field = 4 + body size, body.
+Bytes raw_message(char type, const Bytes& body) {
+  Bytes b;
+  b.push_back(static_cast<std::uint8_t>(type));
+  ByteWriter(b).u32(static_cast<std::uint32_t>(4 + body.size()));
+  b.insert(b.end(), body.begin(), body.end());
+  return b;
+}
+
+// Scans `stream` with a backend scanner in chunks of `chunk` bytes; the first failure.
+Status scan_backend(const Bytes& stream, std::size_t chunk, int* messages = nullptr) {
+  MessageScanner scanner(Checks::kBackend);
+  for (std::size_t at = 0; at < stream.size(); at += chunk) {
+    const std::size_t n = std::min(chunk, stream.size() - at);
+    Status st = scanner.scan(ByteView(stream).subspan(at, n), [&](const MessageHeader&) {
+      if (messages != nullptr) ++*messages;
+    });
+    if (!st) {
+      EXPECT_TRUE(scanner.failed());
+      EXPECT_FALSE(scanner.scan(ByteView(stream).first(1)).ok());  // stays failed
+      return st;
+    }
+  }
+  return Ok{};
+}
+
+TEST(MessageScanner, BackendChecksPassEveryBackendMessage) {
+  Bytes stream;
+  int expected = 0;
+  for (char type : std::string_view("ACDEGHKNRSTVWdtv")) {
+    const Bytes m = raw_message(type, Bytes(8, 'x'));
+    stream.insert(stream.end(), m.begin(), m.end());
+    ++expected;
+  }
+  for (char type : std::string_view("123nscI")) {
+    const Bytes m = raw_message(type, {});
+    stream.insert(stream.end(), m.begin(), m.end());
+    ++expected;
+  }
+  for (char status : std::string_view("ITE")) {
+    const Bytes m = raw_message('Z', {static_cast<std::uint8_t>(status)});
+    stream.insert(stream.end(), m.begin(), m.end());
+    ++expected;
+  }
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{3}, std::size_t{7}, stream.size()}) {
+    int messages = 0;
+    EXPECT_TRUE(scan_backend(stream, chunk, &messages).ok()) << "chunk " << chunk;
+    EXPECT_EQ(messages, expected) << "chunk " << chunk;
+  }
+}
+
+TEST(MessageScanner, BackendChecksAllowTheLongestMessagePostgreSQLCanSend) {
+  Bytes header{'D'};
+  ByteWriter(header).u32(MessageScanner::kMaxBackendLength);
+  MessageScanner scanner(Checks::kBackend);
+  EXPECT_TRUE(scanner.scan(header).ok());
+  header.resize(1);
+  ByteWriter(header).u32(MessageScanner::kMaxBackendLength + 1);
+  MessageScanner again(Checks::kBackend);
+  EXPECT_FALSE(again.scan(header).ok());
+}
+
+TEST(MessageScanner, BackendChecksRejectWhatNoServerSends) {
+  struct Case {
+    Bytes message;
+    const char* says;
+  };
+  const Case cases[] = {
+      // 'y' + "yyyy": a header read from inside a row after the framing was lost
+      {raw_message('y', Bytes(8, 'y')), "invalid message type 'y' from the server"},
+      {raw_message('Q', Bytes(8, 'x')), "invalid message type 'Q' from the server"},
+      {raw_message('\0', Bytes(3, 0)), "invalid message type byte 0 from the server"},
+      {raw_message('1', {0}), "invalid length 5 for message type '1' from the server"},
+      // 'D' + "xxxx": a DataRow of 2 GB, longer than PostgreSQL can send
+      {Bytes{'D', 'x', 'x', 'x', 'x', 0, 1},
+       "invalid length 2021161080 for message type 'D' from the server"},
+      {raw_message('I', Bytes(4, 0)), "invalid length 8 for message type 'I' from the server"},
+      {raw_message('Z', {'Q'}), "invalid ReadyForQuery status 'Q' from the server"},
+      {raw_message('Z', {0}), "invalid ReadyForQuery status byte 0 from the server"},
+  };
+  const Bytes before = raw_message('C', Bytes(7, 'x'));
+  for (const Case& c : cases) {
+    Bytes stream = before;
+    stream.insert(stream.end(), c.message.begin(), c.message.end());
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{4}, stream.size()}) {
+      Status st = scan_backend(stream, chunk);
+      ASSERT_FALSE(st.ok()) << c.says << ", chunk " << chunk;
+      EXPECT_EQ(st.error().sqlstate, "08P01");
+      EXPECT_EQ(st.error().message, c.says);
+    }
+    // A scanner with only the length checks (the client's side) lets them through.
+    if (c.message[0] != 'Z' && c.message[0] != '1' && c.message[0] != 'I' && c.message[0] != 'D') {
+      MessageScanner lengths_only;
+      EXPECT_TRUE(lengths_only.scan(stream).ok()) << c.says;
+    }
   }
 }
 
