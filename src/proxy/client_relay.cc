@@ -405,10 +405,12 @@ Task<void> ClientSession::server_reader() {
     }
     // One clock read per server read serves the meter, the phase and the release.
     const TimePoint now = SteadyClock::now();
+    const bool client_at_boundary = rp().from_server.at_boundary();  // all relayed so far
     Status scanned = rp().from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
       if (tracked(h.type)) track_server_message(h, chunk, server, now);
     });
-    if (!scanned) {
+    if (!scanned) {  // nothing of this chunk is relayed
+      client_mid_message_ = !client_at_boundary;
       end(RelayEnd::ServerProtocolError, scanned.error());
       break;
     }
@@ -555,8 +557,10 @@ Task<std::string> ClientSession::finish() {
       reason = "client protocol error: " + end_error().message;
       break;
     case RelayEnd::ServerProtocolError:
-      co_await send_fatal(
-          make_error("08P01", "invalid message from server: " + end_error().message));
+      if (!client_mid_message_) {
+        co_await send_fatal(
+            make_error("08P01", "invalid message from server: " + end_error().message));
+      }
       reason = "server protocol error";
       server_usable = false;
       break;

@@ -232,7 +232,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool pin_refused_ = false;   // pinning is off and the chunk needs it: refuse it
   bool server_dirty_ = false;  // the held server was pinned: reset it before giving it back
   bool writing_to_server_ = false;
-  bool writing_to_client_ = false;    // server_reader is mid-write: no message of ours now
+  bool writing_to_client_ = false;  // server_reader is mid-write: no message of ours now
+  // The server's stream failed its checks in a chunk that began inside a message: the client
+  // has part of that message, so no message of ours can follow it.
+  bool client_mid_message_ = false;
   bool releasing_ = false;            // server being cleaned and given back
   bool skip_until_sync_ = false;      // an error was answered mid-batch: drop until Sync
   bool statement_violation_ = false;  // statement mode: the client opened a transaction

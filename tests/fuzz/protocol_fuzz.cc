@@ -69,8 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       scanner_failed = !scanner.scan(piece, [&](const MessageHeader&) { ++headers; }).ok();
     }
     if (!backend_failed) {
-      backend_failed =
-          !backend.scan(piece, [&](const MessageHeader&) { ++backend_headers; }).ok();
+      backend_failed = !backend.scan(piece, [&](const MessageHeader&) { ++backend_headers; }).ok();
     }
     // Until the stricter scanner refuses something, both find the same messages.
     if (!backend_failed && !scanner_failed && backend_headers != headers) __builtin_trap();

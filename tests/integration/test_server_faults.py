@@ -288,3 +288,71 @@ def test_a_server_gone_silent_is_given_up(reservoir, pg_up):
             in res.log(), res.log()[-2000:]
     finally:
         link.close()
+
+
+class ShortenedRowLink(FaultyLink):
+    """Shortens the length field of the first DataRow holding 'yyyy' by 10,000 and sends that
+    row's first 100 bytes on their own, the rest 0.3 s later: what follows the row's new end
+    is read as a header ('y' + "yyyy"), in a later read than the row's start."""
+
+    def _pump(self, src, dst, fault, number):
+        if fault is None:  # the client's direction: as it is
+            return super()._pump(src, dst, None, number)
+        pending = b""
+        done = False
+        try:
+            while True:
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                if done or (not pending and b"repeat" not in chunk):
+                    dst.sendall(chunk)  # the login, and all after the row
+                    continue
+                pending += chunk  # from the reply's RowDescription on
+                at = pending.find(b"yyyy")
+                row = pending.rfind(b"D", 0, at) if at >= 0 else -1
+                if row < 0 or len(pending) < row + 5 + 20000:
+                    continue  # the whole row first
+                (length,) = struct.unpack("!I", pending[row + 1:row + 5])
+                short = pending[:row + 1] + struct.pack("!I", length - 10000) + pending[row + 5:]
+                dst.sendall(short[:row + 105])
+                time.sleep(0.3)
+                dst.sendall(short[row + 105:])
+                done = True
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_a_row_gone_wrong_after_its_start_closes_the_client_without_a_message_inside(
+        reservoir, pg_up):
+    """The server's stream fails its checks in a later read than the start of a row the client
+    already has part of. Reservoir closes the client without writing anything more: an
+    ErrorResponse there would land inside that row (it did, found by a longer run of the test
+    above, seed 11). The server is closed too; a client of the pool is served afterwards."""
+    link = ShortenedRowLink(pg_up.port, SEED)
+    link.faulty = True  # the server's direction gets the shortened row
+    try:
+        res = reservoir(
+            databases={"faulty": f"host=127.0.0.1 port={link.port} dbname={APP_DB}"},
+            pool_mode="transaction", default_pool_size=1)
+        with harness.RawConnection(res.port) as conn:
+            conn.startup(APP_USER, "faulty", APP_PASSWORD)
+            conn.send(query_msg("SELECT repeat('y', 20000)"))
+            conn.sock.settimeout(10)
+            received = b""
+            while True:
+                chunk = conn.sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        assert b"yyyy" in received, received[:200]  # the row's start was relayed
+        assert b"FATAL" not in received, received[-300:]
+        assert "server protocol error" in res.log()
+        assert res.alive()
+    finally:
+        link.close()
