@@ -67,6 +67,15 @@ def corrupt(rng: random.Random, chunk: bytes) -> tuple[bytes, bool]:
     return bytes(b), False
 
 
+def shut_both(*sockets: socket.socket) -> None:
+    """Shuts both directions of each socket; the other pump of the pair sees the end."""
+    for s in sockets:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class FaultyLink:
     """A TCP relay to PostgreSQL. Each connection relays the client's bytes as they are and
     corrupts the server's now and then, first after a seeded number of bytes (some during the
@@ -88,11 +97,13 @@ class FaultyLink:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
-        for s in [self.listener, *self.sockets]:
-            try:
-                s.close()
-            except OSError:
-                pass
+        """Ends every connection (shutdown first: a pump blocked in recv() would otherwise keep
+        its socket, and PostgreSQL its backend, after close())."""
+        with self.lock:
+            sockets = [self.listener, *self.sockets]
+        shut_both(*sockets)
+        for s in sockets:
+            s.close()
 
     def _accept(self) -> None:
         while True:
@@ -148,11 +159,7 @@ class FaultyLink:
                     break
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_both(src, dst)
 
 
 BACKEND_TYPES = set(b"ACDEGHKNRSTVWZdtv123nscI")
@@ -321,11 +328,7 @@ class ShortenedRowLink(FaultyLink):
                 done = True
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_both(src, dst)
 
 
 def test_a_row_gone_wrong_after_its_start_closes_the_client_without_a_message_inside(
