@@ -726,7 +726,7 @@ class RawConnection:
                 assert len(payload) == 8, f"BackendKeyData payload of {len(payload)} bytes"
             elif kind == b"S":
                 key, value, _ = payload.split(b"\x00", 2)
-                self.parameters[key.decode()] = value.decode()
+                self.parameters[key.decode(errors="replace")] = value.decode(errors="replace")
             elif kind == b"Z":
                 return
             elif kind == b"N":
