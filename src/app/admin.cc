@@ -10,7 +10,6 @@
 #include "app/app.h"
 #include "config/settings_table.h"
 #include "config/validate.h"
-#include "proxy/server_query.h"
 
 namespace reservoir::app {
 
@@ -231,7 +230,6 @@ Status App::set_setting(const std::string& key, const std::string& value) {
   {
     std::lock_guard lock(config_mu_);
     config_ = next;
-    proxy::set_server_answer_limit(proxy::to_duration(next->settings.server_connect_timeout));
   }
   pools_.reload(next, credentials, loops_[0]->get_executor());
   spdlog::info("admin console: {} set to {}", key, spec->get(next->settings));

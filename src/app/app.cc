@@ -10,8 +10,6 @@
 #include <csignal>
 #include <map>
 
-#include "proxy/server_query.h"
-
 namespace reservoir::app {
 
 namespace {
@@ -63,7 +61,6 @@ App::App(std::shared_ptr<const config::Config> config,
         std::make_unique<proxy::ParkingLot>(*loops_.back(), &proxy::ClientSession::wake_parked));
   }
   pools_.set_workers(workers);
-  proxy::set_server_answer_limit(proxy::to_duration(config_->settings.server_connect_timeout));
 }
 
 std::vector<observability::PoolReport> App::pools() {
@@ -298,7 +295,6 @@ void App::reload() {
   {
     std::lock_guard lock(config_mu_);
     config_ = next;
-    proxy::set_server_answer_limit(proxy::to_duration(next->settings.server_connect_timeout));
     credentials_ = credentials;
   }
   pools_.reload(next, credentials, loops_[0]->get_executor());

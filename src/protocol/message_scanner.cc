@@ -34,18 +34,17 @@ std::uint8_t MessageScanner::backend_shape(char type) {
 }
 
 Status MessageScanner::check_header(const MessageHeader& h) {
+  // Called when header_valid() failed: one of these says why.
   Status st = check_message_length(h.type, h.length, max_packet_size_);
-  if (st && h.type == kReadyForQueryType && h.length != 5) {
+  if (!st) {
+  } else if (h.type == kReadyForQueryType && h.length != 5) {
     st = protocol_violation("invalid ReadyForQuery length " + std::to_string(h.length));
-  }
-  if (st && backend_ && backend_shape(h.type) == 0) {
+  } else if (backend_shape(h.type) == 0) {
     st = protocol_violation("invalid message type " + type_text(h.type) + " from the server");
-  }
-  if (st && backend_ && !backend_length_valid(h.type, h.length)) {
+  } else {
     st = protocol_violation("invalid length " + std::to_string(h.length) + " for message type " +
                             type_text(h.type) + " from the server");
   }
-  if (st) st = protocol_violation("invalid message header");  // not reached: header_valid() failed
   error_ = st.error();
   return st;
 }

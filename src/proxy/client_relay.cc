@@ -642,9 +642,7 @@ void ClientSession::check_timeouts(TimePoint now, const config::Settings& settin
   // gone without a word (a dead host, a cut network path) or its stream has lost its framing.
   // query_timeout bounds the wait all the same: the client is told and the server closed.
   if (!fatal && phase == Phase::Busy && query_cancel_sent_.load() &&
-      over(in_phase,
-           config::Seconds(settings.query_timeout.count() +
-                           std::min(settings.query_timeout.count(), kCancelGrace.count())))) {
+      over(in_phase, settings.query_timeout + std::min(settings.query_timeout, kCancelGrace))) {
     fatal = make_error("57014", fmt::format("canceling statement due to query_timeout ({}s): the "
                                             "server has not answered its cancel request, and its "
                                             "connection is closed",

@@ -48,7 +48,9 @@ bool needs_no_check(const Lease& lease, TimePoint now, Duration check_delay) {
 
 PoolRegistry::PoolRegistry(std::shared_ptr<const config::Config> config,
                            std::shared_ptr<const auth::CredentialStore> credentials)
-    : config_(std::move(config)), credentials_(std::move(credentials)) {}
+    : config_(std::move(config)), credentials_(std::move(credentials)) {
+  set_server_answer_limit(to_duration(config_->settings.server_connect_timeout));
+}
 
 pool::PoolLimits PoolRegistry::limits_for(const config::DatabaseEntry& entry,
                                           const std::string& user) const {
@@ -545,6 +547,7 @@ void PoolRegistry::reload(std::shared_ptr<const config::Config> config,
     Guard lock(mu_);
     config_ = std::move(config);
     credentials_ = std::move(credentials);
+    set_server_answer_limit(to_duration(config_->settings.server_connect_timeout));
     for (auto& [key, ps] : pools_) {
       const config::DatabaseEntry* entry = config_->find_database(ps->database);
       if (entry == nullptr) continue;  // removed: its clients keep their servers until they leave

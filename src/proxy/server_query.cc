@@ -42,10 +42,10 @@ std::atomic<Duration::rep> answer_limit{
 // it touches the socket only while `state` says the query still waits.
 class AnswerDeadline {
  public:
-  explicit AnswerDeadline(Socket& socket) : timer_(socket.get_executor()) {
-    const Duration limit(answer_limit.load(std::memory_order_relaxed));
-    if (limit <= Duration::zero()) return;  // server_connect_timeout = 0: no limit
-    timer_.expires_after(limit);
+  explicit AnswerDeadline(Socket& socket)
+      : limit_(answer_limit.load(std::memory_order_relaxed)), timer_(socket.get_executor()) {
+    if (limit_ <= Duration::zero()) return;  // server_connect_timeout = 0: no limit
+    timer_.expires_after(limit_);
     timer_.async_wait([state = state_, socket = &socket](const boost::system::error_code& ec) {
       if (ec || *state != State::Waiting) return;
       *state = State::Expired;
@@ -59,9 +59,11 @@ class AnswerDeadline {
   AnswerDeadline(const AnswerDeadline&) = delete;
   AnswerDeadline& operator=(const AnswerDeadline&) = delete;
   bool expired() const { return *state_ == State::Expired; }
+  double seconds() const { return std::chrono::duration<double>(limit_).count(); }
 
  private:
   enum class State { Waiting, Done, Expired };
+  Duration limit_;
   std::shared_ptr<State> state_ = std::make_shared<State>(State::Waiting);
   Timer timer_;
 };
@@ -83,11 +85,8 @@ Task<Result<Rows>> query_server(ServerConn& server, const std::string& sql) {
   for (;;) {
     auto frame = co_await read_frame(server.socket(), reader);
     if (!frame && deadline.expired()) {
-      co_return make_error("08006",
-                           fmt::format("server did not answer \"{}\" within {:g}s", sql,
-                                       std::chrono::duration<double>(
-                                           Duration(answer_limit.load(std::memory_order_relaxed)))
-                                           .count()));
+      co_return make_error("08006", fmt::format("server did not answer \"{}\" within {:g}s", sql,
+                                                deadline.seconds()));
     }
     if (!frame) co_return frame.error();
     switch (frame->type) {

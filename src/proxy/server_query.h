@@ -16,10 +16,10 @@ using Rows = std::vector<std::vector<std::string>>;
 // as empty strings). Error if the server reported one, failed, or is not idle afterwards.
 Task<Result<Rows>> query_server(ServerConn& server, const std::string& sql);
 
-// How long query_server() waits for the answer before it gives up (08006) and the caller
-// closes the server: server_connect_timeout, set by the app at start and on reload. A server
-// that went silent (a dead host, a cut network path) would otherwise keep its pool slot until
-// TCP notices, minutes or hours later.
+// How long query_server() waits for the answer before it gives up (08006) and the caller closes
+// the server: server_connect_timeout, set by PoolRegistry whenever it takes a config. A server
+// that went silent (a dead host, a cut network path) would otherwise keep its pool slot until TCP
+// notices, minutes or hours later.
 void set_server_answer_limit(Duration limit);
 
 // query_server() for statements whose rows do not matter.
