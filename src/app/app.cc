@@ -4,11 +4,15 @@
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <map>
+
+#include "proxy/asio_readiness.h"
 
 namespace reservoir::app {
 
@@ -210,26 +214,56 @@ Status App::listen() {
 
 // Each worker accepts on its own copy of every listening socket, so a client's socket is
 // created, read and closed on one thread only; the kernel spreads clients over the workers.
+// accept4() makes the socket non-blocking and close-on-exec at once (Asio's accept would take
+// an ioctl for the first), and takes every connection waiting before the loop waits again.
+constexpr unsigned kAcceptBatch = 32;
+
 Task<void> App::accept_loop(Acceptor& acceptor) {
-  for (;;) {
-    proxy::Socket socket(acceptor.get_executor());
-    asio::generic::stream_protocol::endpoint peer;  // from accept() itself: no getpeername
-    auto [ec] = co_await acceptor.async_accept(socket, peer, nothrow);
-    if (stopping_) co_return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("accept failed: {}", ec.message());
+  boost::system::error_code ec;
+  acceptor.non_blocking(true, ec);  // shared by every dup() of the listening socket
+  const int listener = acceptor.native_handle();
+  for (unsigned accepted = 0;;) {
+    // A burst of connections is taken a batch at a time, so that the sessions already
+    // accepted (and everything else on this worker) run in between.
+    if (++accepted % kAcceptBatch == 0) (void)co_await asio::post(acceptor.get_executor(), nothrow);
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&address), &length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        // No syscall runs between the failed accept4() and the start of this wait, so a
+        // connection that arrives meanwhile raises the edge this wait sees.
+        std::tie(ec) = co_await acceptor.async_wait(Acceptor::wait_read, nothrow);
+        if (stopping_ || ec == asio::error::operation_aborted) co_return;
+        continue;
+      }
+      if (stopping_) co_return;
+      spdlog::warn("accept failed: {}", std::system_category().message(err));
       // Out of file descriptors and similar: back off briefly instead of spinning.
       proxy::Timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
       (void)co_await pause.async_wait(nothrow);
       continue;
     }
+    if (stopping_) {
+      ::close(fd);
+      co_return;
+    }
+    const asio::generic::stream_protocol::endpoint peer(&address, length);
+    const int family = address.ss_family;
+    proxy::Socket socket(acceptor.get_executor());
+    proxy::assign_released(socket, family, fd, proxy::readiness::non_blocking_from_start(), ec);
+    if (ec) {
+      spdlog::warn("cannot watch an accepted connection: {}", ec.message());
+      continue;
+    }
     auto services = session_services();
-    proxy::apply_socket_options(socket, peer.protocol().family(),
+    proxy::apply_socket_options(socket, family,
                                 proxy::TcpOptions::from(services->config->settings));
-    socket.non_blocking(true, ec);  // the relay reads and writes without blocking
     auto session = std::make_shared<proxy::ClientSession>(
-        std::move(socket), peer.protocol().family(), proxy::peer_name(peer), std::move(services));
+        std::move(socket), family, proxy::peer_name(peer), std::move(services));
     asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);
   }
 }

@@ -62,8 +62,17 @@ bool restore_non_blocking(Socket& socket, unsigned modes) {
       static_cast<ops::state_type>(modes & ops::non_blocking);
   return true;
 }
+
+unsigned non_blocking_from_start() { return asio::detail::socket_ops::non_blocking; }
+
+void mark_sole_descriptor(Socket& socket) {
+  SocketAccess::impl(socket).get_implementation().state_ &=
+      static_cast<asio::detail::socket_ops::state_type>(~asio::detail::socket_ops::possible_dup);
+}
 #else
 bool supported() { return false; }
+unsigned non_blocking_from_start() { return 0; }
+void mark_sole_descriptor(Socket&) {}
 bool will_speculate(Socket&) { return false; }
 void mark_drained(Socket&) {}
 unsigned non_blocking_modes(Socket&) { return 0; }

@@ -38,4 +38,14 @@ void mark_drained(Socket& socket);
 unsigned non_blocking_modes(Socket& socket);
 bool restore_non_blocking(Socket& socket, unsigned modes);
 
+// The modes of a socket made non-blocking from the start (accept4 with SOCK_NONBLOCK), for
+// restore_non_blocking() after assign(); 0 where the shim is inactive.
+unsigned non_blocking_from_start();
+
+// Asio treats every assign()ed descriptor as a possible dup() of another and, before closing
+// it, removes it from its epoll set with a system call. Descriptors that Reservoir assigns
+// (just accepted, or released by one of its own sockets) are the only ones of their
+// connection: closing them removes them from epoll already. This tells Asio so.
+void mark_sole_descriptor(Socket& socket);
+
 }  // namespace reservoir::proxy::readiness

@@ -209,6 +209,7 @@ void assign_released(Socket& socket, int family, int fd, unsigned modes,
     ::close(fd);  // not assigned: the fd is still ours
     return;
   }
+  readiness::mark_sole_descriptor(socket);
   if (!readiness::restore_non_blocking(socket, modes)) socket.non_blocking(true, ec);
   if (ec) {
     boost::system::error_code ignored;

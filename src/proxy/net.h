@@ -304,11 +304,13 @@ struct TcpOptions {
   }
 };
 
-// Gives `socket` the fd of a socket that left Asio by release(), non-blocking as it was:
-// assign() starts with no non-blocking mode, and the relay's synchronous reads must get
-// would_block, never wait in poll() and stall the worker. `modes` is what
-// readiness::non_blocking_modes() said before the release (given back without a syscall where
-// the shim allows). On failure the fd is closed and `socket` is left closed.
+// Gives `socket` the fd of a socket that left Asio by release() (or was just accepted),
+// non-blocking as it was: assign() starts with no non-blocking mode, and the relay's
+// synchronous reads must get would_block, never wait in poll() and stall the worker. `modes`
+// is what readiness::non_blocking_modes() said before the release (or
+// readiness::non_blocking_from_start() for an fd accepted non-blocking), given back without a
+// syscall where the shim allows. The fd must be the only one of its connection (see
+// readiness::mark_sole_descriptor). On failure the fd is closed and `socket` is left closed.
 void assign_released(Socket& socket, int family, int fd, unsigned modes,
                      boost::system::error_code& ec);
 

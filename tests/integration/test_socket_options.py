@@ -1,4 +1,6 @@
 """tcp_keepalive / tcp_keepidle reach both sides: the client's socket and the server's."""
+import os
+import socket
 import subprocess
 import time
 
@@ -115,3 +117,55 @@ def test_so_reuseport_lets_two_poolers_share_a_port(reservoir):
     finally:
         for conn in held:
             conn.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("via", ["tcp", "unix"])
+def test_burst_of_connections_all_accepted(reservoir, workers, via):
+    """Every worker takes all the connections waiting on a listening socket (accept4, in
+    batches of 32 with the worker's other work in between) before it waits for more: a burst
+    of 150 clients connecting at once, more than a batch, from 30 threads, over TCP and the
+    unix socket, is served in full with no client left hanging in the listen queue."""
+    import concurrent.futures
+
+    res = reservoir(workers=workers, pool_mode="transaction", max_client_conn=400)
+    host = "127.0.0.1" if via == "tcp" else res.unix_socket_dir
+    n = 150
+
+    def one(i):
+        conn = psycopg2.connect(**res.dsn(host=host))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT %s", (i,))
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
+        got = sorted(pool.map(one, range(n), timeout=60))
+    assert got == list(range(n))
+
+
+def test_accepted_client_sockets_are_nonblocking_and_cloexec(reservoir):
+    """accept4() gives a client's socket O_NONBLOCK and O_CLOEXEC at once (no ioctl after
+    accept): the flags of the descriptor in /proc/<pid>/fdinfo show both."""
+    res = reservoir()
+    conn = res.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        sock = socket.fromfd(conn.fileno(), socket.AF_INET, socket.SOCK_STREAM)  # a dup
+        local = sock.getsockname()[1]
+        sock.close()
+        out = subprocess.run(["ss", "-tnpeH", f"( sport = :{res.port} and dport = :{local} )"],
+                             capture_output=True, text=True, timeout=10).stdout
+        inode = next(tok.split(":", 1)[1] for tok in out.split() if tok.startswith("ino:"))
+        pid = res.proc.pid
+        fd = next(name for name in os.listdir(f"/proc/{pid}/fd")
+                  if os.readlink(f"/proc/{pid}/fd/{name}") == f"socket:[{inode}]")
+        with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+            flags = int(next(l.split()[1] for l in f if l.startswith("flags:")), 8)
+        assert flags & os.O_NONBLOCK, oct(flags)
+        assert flags & os.O_CLOEXEC, oct(flags)
+    finally:
+        conn.close()
