@@ -38,8 +38,10 @@ ExpectedReply reply(Kind kind, Action action = Action::Forward, std::string serv
   ExpectedReply r;
   r.kind = kind;
   r.action = action;
-  r.server_name = std::move(server_name);
-  r.client_name = std::move(client_name);
+  if (action != Action::Forward || !server_name.empty() || !client_name.empty()) {
+    r.details = std::make_unique<ExpectedReply::Details>(
+        ExpectedReply::Details{std::move(server_name), std::move(client_name), {}});
+  }
   return r;
 }
 
@@ -262,7 +264,7 @@ void PreparedRelay::on_parse(Splice& s, std::size_t off, ByteView whole, unsigne
     ExpectedReply refused = reply(Kind::CloseComplete, Action::AsError);
     protocol::ErrorResponse::make(
         "ERROR", "42P05", fmt::format("prepared statement \"{}\" already exists", parse->name))
-        .encode(refused.error);
+        .encode(refused.details->error);
     expect(std::move(refused));
     skip_until_sync_ = true;
   } else {
@@ -371,9 +373,9 @@ void PreparedRelay::expect(ExpectedReply reply) {
 void PreparedRelay::pop_front(bool skipped, pool::ServerStatements& server) {
   ExpectedReply& front = expected_[head_];
   if (front.action != Action::Forward) --edits_pending_;
-  if (skipped && front.kind != Kind::Ready) {
-    if (!front.server_name.empty()) server.erase(front.server_name);
-    if (!front.client_name.empty()) statements_.remove(front.client_name);
+  if (skipped && front.kind != Kind::Ready && front.details) {
+    if (!front.details->server_name.empty()) server.erase(front.details->server_name);
+    if (!front.details->client_name.empty()) statements_.remove(front.details->client_name);
   }
   if (++head_ == expected_.size()) {
     expected_.clear();
@@ -416,7 +418,7 @@ void PreparedRelay::on_reply(const protocol::MessageHeader& h, pool::ServerState
         if (front.action == Action::AsParseComplete) {
           replacement = {static_cast<std::uint8_t>(msg::kParseComplete), 0, 0, 0, 4};
         } else if (front.action == Action::AsError) {
-          replacement = std::move(front.error);
+          replacement = std::move(front.details->error);
         }
         edits_.push_back({h.offset, h.end, std::move(replacement)});
       }

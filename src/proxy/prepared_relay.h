@@ -23,6 +23,7 @@
 // After an ErrorResponse the server skips everything up to Sync: the queue drops what the
 // server will not answer, and forgets the statements those Parses would have made.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,11 +38,17 @@ namespace reservoir::proxy {
 struct ExpectedReply {
   enum class Kind : std::uint8_t { ParseComplete, CloseComplete, Ready };
   enum class Action : std::uint8_t { Forward, Drop, AsParseComplete, AsError };
+  struct Details {
+    std::string server_name;  // Parse: the statement it makes on the server
+    std::string client_name;  // the client's Parse: the name it defines for the client
+    Bytes error;              // AsError: the ErrorResponse to send instead
+  };
   Kind kind = Kind::Ready;
   Action action = Action::Forward;
-  std::string server_name;  // Parse: the statement it makes on the server
-  std::string client_name;  // the client's Parse: the name it defines for the client
-  Bytes error;              // AsError: the ErrorResponse to send instead
+  // Only for a reply that names a statement or is answered instead: the plain ones (an
+  // unnamed Parse's ParseComplete, a Sync's ReadyForQuery), queued and popped for every
+  // extended-protocol request, stay two bytes and a null pointer.
+  std::unique_ptr<Details> details;
 };
 
 class PreparedRelay {
