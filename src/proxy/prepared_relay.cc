@@ -190,6 +190,10 @@ ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerSt
         on_target(s, off, whole, server);
         break;
       case msg::kQuery: {
+        if (m.hints != kNotScanned && (m.hints & protocol::kDropsStatements) == 0) {
+          expect_ready();  // the usual Query: the relay's scan found nothing it must handle
+          break;
+        }
         std::string_view sql =
             as_chars(out.subspan(off + kHeader, std::min(end, size) - off - kHeader));
         if (!sql.empty() && sql.back() == '\0') sql.remove_suffix(1);
