@@ -280,8 +280,9 @@ bool ClientSession::attach_now(TimePoint now) {
 
 // Waits for a server for the request(s) just read (unless attach_now() already holds one)
 // and gives it the client's settings. On failure the client is answered with the error (and
-// ReadyForQuery, so it can retry) or, where that is not possible, ended.
-Task<bool> ClientSession::attach_server(std::uint64_t requests) {
+// ReadyForQuery, so it can retry) or, where that is not possible (`at_login`: it has not had
+// its ReadyForQuery yet and is waiting for it), ended with the error.
+Task<bool> ClientSession::attach_server(std::uint64_t requests, bool at_login) {
   Status attached = Ok{};
   if (!held_) {
     set_phase(Phase::Waiting);
@@ -319,7 +320,7 @@ Task<bool> ClientSession::attach_server(std::uint64_t requests) {
     held_.reset();
   }
   const Error error = attached.error();
-  if (error.sqlstate != "53300" || !logged_in_) {
+  if (error.sqlstate != "53300" || !logged_in_ || at_login) {
     co_await send_fatal(error);
     end(RelayEnd::PoolError, error);
     co_return false;

@@ -310,7 +310,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
     // The client hears it is in while a server is found.
     if (!co_await write_all(client_, out)) co_return "client went away during login";
     out.clear();
-    if (!co_await attach_server(0)) co_return end_error().message;
+    if (!co_await attach_server(0, /*at_login=*/true)) co_return end_error().message;
     services_->pools->learn_settings(*pool_, *settings_wanted_);
   }
   if (held_) pool_params = std::make_shared<const ServerParams>(held_->server->reported_params());

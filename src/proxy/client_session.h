@@ -152,7 +152,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // The per-transaction steps have a plain function for the common case (nothing to wait
   // for) and a coroutine for the rest; the coroutine is only entered when the plain one fails.
   bool attach_now(TimePoint now);
-  Task<bool> attach_server(std::uint64_t requests);
+  Task<bool> attach_server(std::uint64_t requests, bool at_login = false);
   void adopt(Lease&& lease);
   bool settings_synced(const ServerConn& server) const;
   Task<Status> sync_parameters(ServerConn& server);
