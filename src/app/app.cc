@@ -51,14 +51,17 @@ App::App(std::shared_ptr<const config::Config> config,
          std::shared_ptr<const auth::CredentialStore> credentials)
     : config_(config), credentials_(credentials), pools_(config, credentials) {
   const int workers = resolve_workers(config_->settings.workers);
-  // With one worker every socket is only ever touched by that worker's thread (other
-  // threads post to it: the scheduler keeps its lock), so Asio's per-socket reactor locks
-  // (two lock/unlock pairs per read) can go. With more workers a server socket is handed
-  // from one loop to another (ServerConn::rebind) and those locks are needed.
-  // (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE would drop the scheduler's lock too, about 120
-  // instructions per transaction, but Asio then refuses asynchronous name resolution with
-  // operation_not_supported, and every server connect resolves its host.)
-  const int hint = workers == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : 1;
+  // With one worker, everything on its loop happens on its thread: sockets, timers, posts
+  // (the maintenance tick, the sweeper, pool hand-offs and the admin console all run there;
+  // the HTTP thread only reads snapshots under their own locks). Asio's locks can then all go,
+  // the scheduler's too: about 160 instructions per transaction. Two things would post from
+  // another thread and are kept off this loop: Asio's resolver (refused on such a loop; server
+  // host names are looked up on a thread of their own that answers through an eventfd,
+  // server_conn.cc) and signal sets on other loops (only this loop has one). Nothing may ever
+  // post to a worker's loop from another thread while workers=1. With more workers a server
+  // socket is handed from one loop to another (ServerConn::rebind) and clients are woken
+  // across loops, so the locks stay.
+  const int hint = workers == 1 ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE : 1;
   for (int i = 0; i < workers; ++i) {
     loops_.push_back(std::make_unique<asio::io_context>(hint));
     lots_.push_back(

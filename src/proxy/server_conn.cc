@@ -1,9 +1,16 @@
 #include "proxy/server_conn.h"
 
+#include <netdb.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cerrno>
+#include <cstring>
+#include <thread>
 
 #include "auth/md5.h"
 #include "auth/scram.h"
@@ -29,6 +36,55 @@ Error network_error(const ServerTarget& t, const std::string& what) {
   return make_error("08001", "could not connect to server " + t.describe() + ": " + what);
 }
 
+// Looks `host` up with getaddrinfo() on a thread of its own. A worker's loop may run without
+// Asio's locks (workers=1: App), so nothing may post to it from another thread, and Asio's
+// resolver (which completes from its own thread) is refused there: the answer comes back
+// through an eventfd the loop watches. The thread keeps its own descriptor of the eventfd and
+// everything it writes to, so a caller that has gone (shutdown) leaves it nothing dangling.
+Task<Result<std::vector<asio::ip::tcp::endpoint>>> resolve_host(Executor ex, std::string host,
+                                                                int port) {
+  struct Answer {
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    std::string error;
+  };
+  const int event = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (event < 0) co_return make_error("08001", "eventfd: " + std::string(std::strerror(errno)));
+  const int theirs = ::dup(event);
+  if (theirs < 0) {
+    ::close(event);
+    co_return make_error("08001", "dup: " + std::string(std::strerror(errno)));
+  }
+  auto answer = std::make_shared<Answer>();
+  asio::posix::basic_stream_descriptor<Executor> done(ex, event);
+  std::thread([answer, host, port, theirs] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+    if (rc != 0) {
+      answer->error = ::gai_strerror(rc);
+    } else {
+      for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+        if (a->ai_addrlen > sizeof(sockaddr_in6)) continue;
+        asio::ip::tcp::endpoint ep;
+        std::memcpy(ep.data(), a->ai_addr, a->ai_addrlen);
+        ep.resize(a->ai_addrlen);
+        answer->endpoints.push_back(ep);
+      }
+      ::freeaddrinfo(found);
+    }
+    const std::uint64_t one = 1;
+    (void)!::write(theirs, &one, sizeof one);
+    ::close(theirs);
+  }).detach();
+  auto [ec] = co_await done.async_wait(asio::posix::descriptor_base::wait_read, nothrow);
+  if (ec) co_return make_error("08001", "name lookup of \"" + host + "\": " + ec.message());
+  if (!answer->error.empty()) co_return make_error("08001", answer->error);
+  co_return std::move(answer->endpoints);
+}
+
 Task<Result<Socket>> connect_socket(Executor ex, const ServerTarget& t) {
   Socket socket(ex);
   if (t.host.empty() || t.host.front() == '/') {
@@ -38,14 +94,22 @@ Task<Result<Socket>> connect_socket(Executor ex, const ServerTarget& t) {
     if (ec) co_return network_error(t, ec.message());
     co_return std::move(socket);
   }
-  asio::ip::tcp::resolver resolver(ex);
-  auto [rec, endpoints] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
-  if (rec) co_return network_error(t, rec.message());
+  // A literal address needs no name service (Asio's resolver would still take a round trip
+  // through its own thread).
+  boost::system::error_code parse_error;
+  const auto literal = asio::ip::make_address(t.host, parse_error);
+  if (!parse_error) {
+    auto [ec] = co_await socket.async_connect(asio::ip::tcp::endpoint(literal, t.port), nothrow);
+    if (ec) co_return network_error(t, ec.message());
+    co_return std::move(socket);
+  }
+  auto endpoints = co_await resolve_host(ex, t.host, t.port);
+  if (!endpoints) co_return network_error(t, endpoints.error().message);
   boost::system::error_code last;
-  for (const auto& entry : endpoints) {
+  for (const auto& endpoint : *endpoints) {
     boost::system::error_code ignored;
     socket.close(ignored);
-    auto [ec] = co_await socket.async_connect(entry.endpoint(), nothrow);
+    auto [ec] = co_await socket.async_connect(endpoint, nothrow);
     if (!ec) co_return std::move(socket);
     last = ec;
   }
