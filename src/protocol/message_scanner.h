@@ -28,10 +28,12 @@
 // The callback may take `(const MessageHeader&)` or `(char type, std::uint32_t length,
 // std::size_t offset)`; its return value is ignored.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <string_view>
 #include <type_traits>
 
 #include "common/bytes.h"
@@ -60,6 +62,33 @@ struct MessageHeader {
 // client garbage as messages, such as a header read from the middle of a row that announces 2 GB.
 enum class Checks : std::uint8_t { kLengths, kBackend };
 
+namespace scanner_detail {
+
+// Checks::kBackend: the longest length field (MessageScanner::kMaxBackendLength).
+inline constexpr std::uint32_t kMaxBackendLength = 0x3FFFFFFFu - 1 + 4;
+
+// Checks::kBackend: the lengths a backend message type may have, as low and low + span
+// (compared in one unsigned subtraction). A byte that is no backend message's type gets
+// low = 2^32 - 1, span 0: only that length passes, and max_packet_size refuses it.
+struct LengthRange {
+  std::uint32_t low;
+  std::uint32_t span;
+};
+constexpr std::array<LengthRange, 256> make_backend_lengths() {
+  std::array<LengthRange, 256> lengths{};
+  for (auto& r : lengths) r = {0xFFFFFFFFu, 0};
+  for (unsigned char t : std::string_view("ACDEGHKNRSTVWdtv"))
+    lengths[t] = {4, kMaxBackendLength - 4};
+  lengths['Z'] = {5, 0};  // ReadyForQuery: its status byte
+  // ParseComplete, BindComplete, CloseComplete, NoData, PortalSuspended, CopyDone,
+  // EmptyQueryResponse: a header and nothing else.
+  for (unsigned char t : std::string_view("123nscI")) lengths[t] = {4, 0};
+  return lengths;
+}
+inline constexpr std::array<LengthRange, 256> kBackendLengths = make_backend_lengths();
+
+}  // namespace scanner_detail
+
 class MessageScanner {
  public:
   explicit MessageScanner(std::uint32_t max_packet_size = kDefaultMaxPacketSize,
@@ -70,7 +99,7 @@ class MessageScanner {
   // Checks::kBackend: the longest length field. PostgreSQL builds every message it sends in
   // memory, in at most 1 GB - 1 (MaxAllocSize); a longer one is a header read out of the
   // middle of something else.
-  static constexpr std::uint32_t kMaxBackendLength = 0x3FFFFFFFu - 1 + 4;
+  static constexpr std::uint32_t kMaxBackendLength = scanner_detail::kMaxBackendLength;
 
   // Scans the next chunk of the stream, calling `on_message_start(header)` for each message
   // whose header completes in it, in order. Fails with 08P01 when a length field is < 4 (or
@@ -141,16 +170,17 @@ class MessageScanner {
   Status check_header(const MessageHeader& h);
   // The quick form of check_header(): true when it would pass.
   bool header_valid(const MessageHeader& h) const {
+    if (backend_) {  // one table lookup: the type's lengths, ReadyForQuery's 5 included
+      const scanner_detail::LengthRange r =
+          scanner_detail::kBackendLengths[static_cast<unsigned char>(h.type)];
+      return h.length - r.low <= r.span && h.length <= max_packet_size_;
+    }
     return h.length >= 4 && h.length <= max_packet_size_ &&
-           (h.type != kReadyForQueryType || h.length == 5) &&
-           (!backend_ || backend_length_valid(h.type, h.length));
+           (h.type != kReadyForQueryType || h.length == 5);
   }
-  // Checks::kBackend: 0 for a byte that is no backend message's type, 4 for a message with no
-  // body (its length must be exactly 4), 1 for any other (its length is checked as above).
-  static std::uint8_t backend_shape(char type);
-  static bool backend_length_valid(char type, std::uint32_t length) {
-    const std::uint8_t shape = backend_shape(type);
-    return (shape == 1 && length <= kMaxBackendLength) || (shape == 4 && length == 4);
+  // False for a byte that is no backend message's type (for check_header's message).
+  static bool backend_type(char type) {
+    return scanner_detail::kBackendLengths[static_cast<unsigned char>(type)].low != 0xFFFFFFFFu;
   }
   static bool status_valid(char status) { return status == 'I' || status == 'T' || status == 'E'; }
   // Stores and returns the error for a ReadyForQuery status that is none of I, T, E.
