@@ -10,6 +10,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "auth/md5.h"
@@ -56,29 +57,35 @@ Task<Result<std::vector<asio::ip::tcp::endpoint>>> resolve_host(Executor ex, std
   }
   auto answer = std::make_shared<Answer>();
   asio::posix::basic_stream_descriptor<Executor> done(ex, event);
-  std::thread([answer, host, port, theirs] {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-    addrinfo* found = nullptr;
-    const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
-    if (rc != 0) {
-      answer->error = ::gai_strerror(rc);
-    } else {
-      for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-        if (a->ai_addrlen > sizeof(sockaddr_in6)) continue;
-        asio::ip::tcp::endpoint ep;
-        std::memcpy(ep.data(), a->ai_addr, a->ai_addrlen);
-        ep.resize(a->ai_addrlen);
-        answer->endpoints.push_back(ep);
+  try {
+    std::thread([answer, host, port, theirs] {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+      addrinfo* found = nullptr;
+      const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+      if (rc != 0) {
+        answer->error = ::gai_strerror(rc);
+      } else {
+        for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+          if (a->ai_addrlen > sizeof(sockaddr_in6)) continue;
+          asio::ip::tcp::endpoint ep;
+          std::memcpy(ep.data(), a->ai_addr, a->ai_addrlen);
+          ep.resize(a->ai_addrlen);
+          answer->endpoints.push_back(ep);
+        }
+        ::freeaddrinfo(found);
       }
-      ::freeaddrinfo(found);
-    }
-    const std::uint64_t one = 1;
-    (void)!::write(theirs, &one, sizeof one);
+      const std::uint64_t one = 1;
+      (void)!::write(theirs, &one, sizeof one);
+      ::close(theirs);
+    }).detach();
+  } catch (const std::system_error& e) {  // no thread to be had (a resource limit)
     ::close(theirs);
-  }).detach();
+    answer->error = std::string("cannot start a thread to look it up: ") + e.what();
+  }
+  if (!answer->error.empty()) co_return make_error("08001", answer->error);
   auto [ec] = co_await done.async_wait(asio::posix::descriptor_base::wait_read, nothrow);
   if (ec) co_return make_error("08001", "name lookup of \"" + host + "\": " + ec.message());
   if (!answer->error.empty()) co_return make_error("08001", answer->error);
