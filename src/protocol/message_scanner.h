@@ -74,9 +74,10 @@ struct LengthRange {
   std::uint32_t low;
   std::uint32_t span;
 };
+inline constexpr std::uint32_t kNotBackendType = 0xFFFFFFFFu;  // LengthRange::low of such a byte
 constexpr std::array<LengthRange, 256> make_backend_lengths() {
   std::array<LengthRange, 256> lengths{};
-  for (auto& r : lengths) r = {0xFFFFFFFFu, 0};
+  for (auto& r : lengths) r = {kNotBackendType, 0};
   for (unsigned char t : std::string_view("ACDEGHKNRSTVWdtv"))
     lengths[t] = {4, kMaxBackendLength - 4};
   lengths['Z'] = {5, 0};  // ReadyForQuery: its status byte
@@ -180,7 +181,8 @@ class MessageScanner {
   }
   // False for a byte that is no backend message's type (for check_header's message).
   static bool backend_type(char type) {
-    return scanner_detail::kBackendLengths[static_cast<unsigned char>(type)].low != 0xFFFFFFFFu;
+    return scanner_detail::kBackendLengths[static_cast<unsigned char>(type)].low !=
+           scanner_detail::kNotBackendType;
   }
   static bool status_valid(char status) { return status == 'I' || status == 'T' || status == 'E'; }
   // Stores and returns the error for a ReadyForQuery status that is none of I, T, E.

@@ -57,6 +57,7 @@ Task<Result<std::vector<asio::ip::tcp::endpoint>>> resolve_host(Executor ex, std
   }
   auto answer = std::make_shared<Answer>();
   asio::posix::basic_stream_descriptor<Executor> done(ex, event);
+  std::string not_started;
   try {
     std::thread([answer, host, port, theirs] {
       addrinfo hints{};
@@ -83,9 +84,10 @@ Task<Result<std::vector<asio::ip::tcp::endpoint>>> resolve_host(Executor ex, std
     }).detach();
   } catch (const std::system_error& e) {  // no thread to be had (a resource limit)
     ::close(theirs);
-    answer->error = std::string("cannot start a thread to look it up: ") + e.what();
+    not_started = std::string("cannot start a thread to look it up: ") + e.what();
   }
-  if (!answer->error.empty()) co_return make_error("08001", answer->error);
+  // (`answer` is the thread's until it writes the eventfd: only read after the wait.)
+  if (!not_started.empty()) co_return make_error("08001", not_started);
   auto [ec] = co_await done.async_wait(asio::posix::descriptor_base::wait_read, nothrow);
   if (ec) co_return make_error("08001", "name lookup of \"" + host + "\": " + ec.message());
   if (!answer->error.empty()) co_return make_error("08001", answer->error);
@@ -105,12 +107,9 @@ Task<Result<Socket>> connect_socket(Executor ex, const ServerTarget& t) {
   // through its own thread).
   boost::system::error_code parse_error;
   const auto literal = asio::ip::make_address(t.host, parse_error);
-  if (!parse_error) {
-    auto [ec] = co_await socket.async_connect(asio::ip::tcp::endpoint(literal, t.port), nothrow);
-    if (ec) co_return network_error(t, ec.message());
-    co_return std::move(socket);
-  }
-  auto endpoints = co_await resolve_host(ex, t.host, t.port);
+  Result<std::vector<asio::ip::tcp::endpoint>> endpoints =
+      std::vector{asio::ip::tcp::endpoint(literal, t.port)};
+  if (parse_error) endpoints = co_await resolve_host(ex, t.host, t.port);
   if (!endpoints) co_return network_error(t, endpoints.error().message);
   boost::system::error_code last;
   for (const auto& endpoint : *endpoints) {
