@@ -4,14 +4,6 @@
 
 namespace reservoir::observability {
 
-// A linear scan from the smallest bound: most relay timings fall in the first few buckets,
-// where it takes one to three comparisons (a binary search always takes five).
-std::size_t bucket_of(std::uint64_t micros) {
-  std::size_t i = 0;
-  while (i < kBucketBoundsUs.size() && micros > kBucketBoundsUs[i]) ++i;
-  return i;
-}
-
 std::uint64_t HistogramSnapshot::count() const {
   std::uint64_t total = 0;
   for (auto c : counts) total += c;
@@ -42,11 +34,6 @@ double HistogramSnapshot::quantile(double q) const {
     below += here;
   }
   return static_cast<double>(kBucketBoundsUs.back()) / 1e6;
-}
-
-void HistogramCell::observe(Duration d) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  observe_us(us > 0 ? static_cast<std::uint64_t>(us) : 0);
 }
 
 void HistogramCell::add_to(HistogramSnapshot& out) const {

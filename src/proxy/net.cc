@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,8 +12,24 @@
 #include <cstring>
 #include <optional>
 
+#include "common/raw_syscall.h"
 #include "protocol/messages/error_response.h"
 #include "proxy/asio_readiness.h"
+
+// recv() and epoll_wait() for the whole process, Asio's included: glibc's are thread
+// cancellation points and bracket every call with switching asynchronous cancellation on and
+// off (about 70 instructions of the relay's reads per transaction). Reservoir never cancels a
+// thread (nothing calls pthread_cancel), so the bracket has nothing to do. The same behaviour
+// otherwise: the count, or -1 with errno set (epoll_pwait without a signal mask is
+// epoll_wait, on every architecture).
+extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
+  return reservoir::raw_syscall6(SYS_recvfrom, fd, reinterpret_cast<long>(buf),
+                                 static_cast<long>(len), flags, 0, 0);
+}
+extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
+  return static_cast<int>(reservoir::raw_syscall6(
+      SYS_epoll_pwait, epfd, reinterpret_cast<long>(events), maxevents, timeout, 0, 0));
+}
 
 namespace reservoir::proxy {
 
@@ -42,13 +59,14 @@ bool would_block(const boost::system::error_code& ec) {
 // even when it completes at once posts its completion, and the scheduler polls epoll (epoll_wait
 // with timeout 0) before running it.
 //
-// The system call is made directly: glibc's send() is a thread cancellation point and brackets
-// every call with switching asynchronous cancellation on and off (about 45 instructions of the
-// relay's two sends per transaction), and Reservoir never cancels threads.
+// The system call is made directly (raw_syscall.h): glibc's send() is a thread cancellation
+// point and brackets every call with switching asynchronous cancellation on and off (about 45
+// instructions of the relay's two sends per transaction), and Reservoir never cancels threads.
 std::optional<std::size_t> send_now(Socket& socket, ByteView bytes) {
   for (;;) {
-    const long n = ::syscall(SYS_sendto, socket.native_handle(), bytes.data(), bytes.size(),
-                             MSG_DONTWAIT | MSG_NOSIGNAL, nullptr, 0);
+    const long n =
+        raw_syscall6(SYS_sendto, socket.native_handle(), reinterpret_cast<long>(bytes.data()),
+                     static_cast<long>(bytes.size()), MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;

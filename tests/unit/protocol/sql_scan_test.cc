@@ -67,8 +67,7 @@ TEST(ScanSql, MarksAtEveryOffsetOfLongTexts) {
     const std::string lead(pad, 'x');
     EXPECT_EQ(scan_sql("SELECT " + lead + "; SET a = 1"), kChangesSettings) << pad;
     EXPECT_EQ(scan_sql("SELECT " + lead + " pg_advisory_lock(1)"), kTouchesSession) << pad;
-    EXPECT_EQ(scan_sql("SELECT " + lead + " set_config('a', 'b', false)"), kChangesSettings)
-        << pad;
+    EXPECT_EQ(scan_sql("SELECT " + lead + " set_config('a', 'b', false)"), kChangesSettings) << pad;
     EXPECT_EQ(scan_sql("SELECT " + lead + ";listen c;"), kTouchesSession) << pad;
     EXPECT_EQ(scan_sql("SELECT " + lead + "_"), 0u) << pad;
     EXPECT_EQ(scan_sql("SELECT " + lead + ";"), 0u) << pad;
@@ -119,11 +118,37 @@ unsigned reference_hints(const std::string& sql) {
 }
 
 TEST(ScanSql, AgreesWithAPlainReadingOfItsRules) {
-  const std::vector<std::string> pieces = {
-      "SELECT ", "set ", "SET", "reset ", "listen ", "Unlisten ", "PREPARE ", "create ",
-      "close ", "discard ", "DEALLOCATE ", "declare ", "drop ", "x", "_", ";", " ", "(", "\n",
-      "set_config(", "pg_advisory_lock(", "pg_try_advisory_xact_lock", "abc_def", "1", "'",
-      "\xc3\xa9", "settings", "droplet", "\"", "SET_CONFIG", "_ADVISORY"};
+  const std::vector<std::string> pieces = {"SELECT ",
+                                           "set ",
+                                           "SET",
+                                           "reset ",
+                                           "listen ",
+                                           "Unlisten ",
+                                           "PREPARE ",
+                                           "create ",
+                                           "close ",
+                                           "discard ",
+                                           "DEALLOCATE ",
+                                           "declare ",
+                                           "drop ",
+                                           "x",
+                                           "_",
+                                           ";",
+                                           " ",
+                                           "(",
+                                           "\n",
+                                           "set_config(",
+                                           "pg_advisory_lock(",
+                                           "pg_try_advisory_xact_lock",
+                                           "abc_def",
+                                           "1",
+                                           "'",
+                                           "\xc3\xa9",
+                                           "settings",
+                                           "droplet",
+                                           "\"",
+                                           "SET_CONFIG",
+                                           "_ADVISORY"};
   std::mt19937 rng(4242);
   for (int round = 0; round < 20000; ++round) {
     std::string sql;
