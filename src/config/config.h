@@ -124,6 +124,8 @@ struct Settings {
   std::string pidfile;
   int verbose = 0;
   LogFormat log_format = LogFormat::Text;
+  bool log_connections = true;     // a line per client login (as PgBouncer)
+  bool log_disconnections = true;  // a line per client disconnect, with its reason
   Seconds stats_period{60.0};
   std::string http_listen = "127.0.0.1:6490";  // empty: no HTTP endpoint
   int warn_pool_utilization = 80;     // percent of pool_size in use that starts a warning; 0: off

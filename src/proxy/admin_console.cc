@@ -56,8 +56,10 @@ Task<std::string> ClientSession::serve_admin() {
   protocol::BackendKeyData{key_.pid, key_.secret}.encode(out);
   ready(out);
   if (!co_await write_all(client_, out)) co_return "client went away during login";
-  spdlog::info("client {} {}@{} logged in to the admin console ({})", peer_, user_, database_,
-               admin ? "admin_users" : "stats_users");
+  if (settings_.log_connections) {
+    spdlog::info("client {} {}@{} logged in to the admin console ({})", peer_, user_, database_,
+                 admin ? "admin_users" : "stats_users");
+  }
   set_phase(Phase::Idle);
 
   bool skip_until_sync = false;

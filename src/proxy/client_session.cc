@@ -62,7 +62,10 @@ void ClientSession::conclude(const std::string& reason) {
   if (login_timer_) login_timer_->cancel();
   if (key_.pid != 0) services_->sessions->remove(key_);
   if (!user_.empty()) {
-    spdlog::info("client {} {}@{} disconnected: {}", peer_, user_, database_, reason);
+    // The setting as it is now (a reload applies to clients already connected).
+    if (services_->pools->config()->settings.log_disconnections) {
+      spdlog::info("client {} {}@{} disconnected: {}", peer_, user_, database_, reason);
+    }
   } else {
     spdlog::debug("client {} closed before login: {}", peer_, reason);
   }
@@ -298,8 +301,10 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   Bytes out = std::move(authenticated->reply);
   out.reserve(out.size() + kWelcomeBytes);
   protocol::Authentication::ok().encode(out);
-  spdlog::info("client {} {}@{} logged in (application_name={}, pool_mode={})", peer_, user_,
-               database_, application_name_, config::to_string(mode_));
+  if (settings_.log_connections) {
+    spdlog::info("client {} {}@{} logged in (application_name={}, pool_mode={})", peer_, user_,
+                 database_, application_name_, config::to_string(mode_));
+  }
 
   // Session mode lends the server now; other modes only learn the server's parameters.
   auto pool_params = services_->pools->server_params(*pool_);

@@ -111,3 +111,44 @@ def test_json_log_format(reservoir):
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert any("logged in" in r["msg"] for r in records)
     assert {"time", "level", "msg"} <= set(records[0])
+
+
+def test_log_connections_and_disconnections(reservoir):
+    """PgBouncer's log_connections / log_disconnections: on by default, off silences the
+    line per login and per disconnect, and a change (admin console SET) applies at once, to
+    clients already connected too."""
+    res = reservoir(pool_mode="transaction", admin_users=harness.APP_USER)
+    c = res.connect(application_name="loud-app")
+    with c.cursor() as cur:
+        cur.execute("SELECT 1")
+    c.close()
+    log = wait_for_log(res, "disconnected: client closed the connection")
+    assert "logged in (application_name=loud-app, pool_mode=transaction)" in log
+
+    quiet = reservoir(pool_mode="transaction", admin_users=harness.APP_USER,
+                      log_connections=0, log_disconnections=0)
+    admin = quiet.connect(dbname="reservoir")  # the admin console's login is not logged
+    admin.autocommit = True
+    c = quiet.connect(application_name="quiet-app")
+    with c.cursor() as cur:
+        cur.execute("SELECT 1")
+    c.close()
+    late = quiet.connect(application_name="late-app")  # logs in while the lines are off
+    with admin.cursor() as cur:
+        cur.execute("SET log_disconnections = 1")
+    # One more client through the relay, so the quiet client's disconnect (long done) is in
+    # the log if it was ever going to be.
+    assert quiet.query("SELECT 2") == [(2,)]
+    late.close()
+    log = wait_for_log(quiet, "disconnected: client closed the connection")
+    assert "logged in" not in log, log
+    assert "quiet-app" not in log, log
+    # The line at disconnect names neither application; exactly the two clients that left
+    # after the SET (the one of quiet.query() and late-app) have one.
+    deadline = time.monotonic() + 5
+    while log.count("disconnected:") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        log = quiet.log()
+    assert log.count("disconnected:") == 2, log
+    assert "admin console: log_disconnections set to " in log, log
+    admin.close()

@@ -64,7 +64,7 @@ query_wait_timeout = 120
 client_login_timeout = 60
 pkt_buf = 4096
 tcp_keepalive = 1
-log_connections = 1
+log_connections = 0
 syslog = 0
 )";
 
@@ -126,10 +126,10 @@ TEST(LoadConfig, PgBouncerSampleFile) {
   EXPECT_EQ(config->users[0].max_user_connections, 10);
 
   EXPECT_EQ(config->warnings,
-            (std::vector<std::string>{"/etc/pgbouncer/pgbouncer.ini:55: setting 'log_connections' "
-                                      "is not supported by Reservoir and is ignored",
-                                      "/etc/pgbouncer/pgbouncer.ini:56: setting 'syslog' is not "
+            (std::vector<std::string>{"/etc/pgbouncer/pgbouncer.ini:56: setting 'syslog' is not "
                                       "supported by Reservoir and is ignored"}));
+  EXPECT_FALSE(config->settings.log_connections);    // PgBouncer's setting, read as PgBouncer does
+  EXPECT_TRUE(config->settings.log_disconnections);  // not in the file: the default
   EXPECT_EQ(config->path, "/etc/pgbouncer/pgbouncer.ini");
 }
 
@@ -315,7 +315,7 @@ TEST(LoadConfig, InvalidEnvironmentValueFails) {
 TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   auto config = load_ok(kAuth);
   ASSERT_TRUE(config);
-  EXPECT_EQ(config->sources.size(), 54u);  // one per setting in settings_table.cc
+  EXPECT_EQ(config->sources.size(), 56u);  // one per setting in settings_table.cc
   EXPECT_TRUE(std::is_sorted(config->sources.begin(), config->sources.end(),
                              [](const auto& a, const auto& b) { return a.key < b.key; }));
   EXPECT_EQ(source(*config, "server_reset_query").value, "DISCARD ALL");
