@@ -96,6 +96,8 @@ struct Settings {
   Seconds server_check_delay{30.0};
   Seconds server_connect_timeout{15.0};
   Seconds server_login_retry{15.0};
+  Seconds dns_max_ttl{15.0};       // how long a server host name's addresses are kept; 0: never
+  Seconds dns_nxdomain_ttl{15.0};  // how long a failed lookup is kept; 0: never
   Seconds server_lifetime{3600.0};
   Seconds server_idle_timeout{600.0};
 

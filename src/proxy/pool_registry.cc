@@ -80,6 +80,8 @@ std::shared_ptr<const ServerTarget> PoolRegistry::make_target(const config::Data
   t->dbname = entry.dbname;  // empty: filled in with the requested name by find_pool
   t->user = entry.user.empty() ? user : entry.user;
   t->connect_timeout = to_duration(config_->settings.server_connect_timeout);
+  t->dns_max_ttl = to_duration(config_->settings.dns_max_ttl);
+  t->dns_nxdomain_ttl = to_duration(config_->settings.dns_nxdomain_ttl);
   t->tcp = TcpOptions::from(config_->settings);
   if (!entry.password.empty()) {
     t->password = entry.password;

@@ -1,6 +1,8 @@
 #include "proxy/server_conn.h"
 
+#include <fmt/format.h>
 #include <netdb.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,8 +12,10 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 
 #include "auth/md5.h"
 #include "auth/scram.h"
@@ -42,8 +46,11 @@ Error network_error(const ServerTarget& t, const std::string& what) {
 // resolver (which completes from its own thread) is refused there: the answer comes back
 // through an eventfd the loop watches. The thread keeps its own descriptor of the eventfd and
 // everything it writes to, so a caller that has gone (shutdown) leaves it nothing dangling.
+// `answered`: the name service answered (with addresses or with an error), as opposed to no
+// lookup having been made (no thread to be had, the wait cut short).
 Task<Result<std::vector<asio::ip::tcp::endpoint>>> resolve_host(Executor ex, std::string host,
-                                                                int port) {
+                                                                int port, bool& answered) {
+  answered = false;
   struct Answer {
     std::vector<asio::ip::tcp::endpoint> endpoints;
     std::string error;
@@ -90,8 +97,77 @@ Task<Result<std::vector<asio::ip::tcp::endpoint>>> resolve_host(Executor ex, std
   if (!not_started.empty()) co_return make_error("08001", not_started);
   auto [ec] = co_await done.async_wait(asio::posix::descriptor_base::wait_read, nothrow);
   if (ec) co_return make_error("08001", "name lookup of \"" + host + "\": " + ec.message());
+  answered = true;
   if (!answer->error.empty()) co_return make_error("08001", answer->error);
   co_return std::move(answer->endpoints);
+}
+
+// Server host names' answers, kept as PgBouncer keeps them: addresses for dns_max_ttl, a
+// failed lookup for dns_nxdomain_ttl (the name service's own TTLs are not known to
+// getaddrinfo). A pool opening servers one after another (its first clients, a restart of
+// PostgreSQL, server_lifetime) looks its host up once rather than once per connection, and a
+// name that does not resolve is not asked for again on every retry. One per process, shared
+// by the workers; as many entries as configured host names.
+class HostCache {
+ public:
+  struct Entry {
+    std::vector<asio::ip::tcp::endpoint> endpoints;  // empty when the lookup failed
+    std::string error;
+    TimePoint until;
+  };
+  std::optional<Entry> find(const std::string& host, TimePoint now) {
+    std::lock_guard lock(mu_);
+    const auto it = entries_.find(host);
+    if (it == entries_.end()) return std::nullopt;
+    if (now >= it->second.until) {
+      entries_.erase(it);
+      return std::nullopt;
+    }
+    return it->second;
+  }
+  void store(const std::string& host, Entry entry) {
+    std::lock_guard lock(mu_);
+    entries_[host] = std::move(entry);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+HostCache& host_cache() {
+  static HostCache cache;
+  return cache;
+}
+
+// The addresses of `t.host` (a name, not a literal address), from the cache or looked up.
+Task<Result<std::vector<asio::ip::tcp::endpoint>>> lookup_host(Executor ex, const ServerTarget& t) {
+  const TimePoint now = SteadyClock::now();
+  if (auto kept = host_cache().find(t.host, now)) {
+    if (!kept->error.empty()) co_return make_error("08001", kept->error);
+    for (auto& endpoint : kept->endpoints) endpoint.port(static_cast<unsigned short>(t.port));
+    co_return std::move(kept->endpoints);
+  }
+  bool answered = false;
+  auto found = co_await resolve_host(ex, t.host, t.port, answered);
+  if (!answered) co_return found;  // no answer (no thread, shutdown): nothing to keep
+  const Duration ttl = found ? t.dns_max_ttl : t.dns_nxdomain_ttl;
+  const std::string kept =
+      ttl > Duration::zero()
+          ? fmt::format("kept {} s, {}", std::chrono::duration<double>(ttl).count(),
+                        found ? "dns_max_ttl" : "dns_nxdomain_ttl")
+          : std::string(found ? "dns_max_ttl=0: not kept" : "dns_nxdomain_ttl=0: not kept");
+  if (found) {
+    spdlog::info("server host \"{}\" looked up: {} address{} ({})", t.host, found->size(),
+                 found->size() == 1 ? "" : "es", kept);
+  } else {
+    spdlog::info("server host \"{}\" looked up: {} ({})", t.host, found.error().message, kept);
+  }
+  if (ttl > Duration::zero()) {
+    host_cache().store(t.host, found ? HostCache::Entry{*found, {}, now + ttl}
+                                     : HostCache::Entry{{}, found.error().message, now + ttl});
+  }
+  co_return found;
 }
 
 Task<Result<Socket>> connect_socket(Executor ex, const ServerTarget& t) {
@@ -109,7 +185,7 @@ Task<Result<Socket>> connect_socket(Executor ex, const ServerTarget& t) {
   const auto literal = asio::ip::make_address(t.host, parse_error);
   Result<std::vector<asio::ip::tcp::endpoint>> endpoints =
       std::vector{asio::ip::tcp::endpoint(literal, t.port)};
-  if (parse_error) endpoints = co_await resolve_host(ex, t.host, t.port);
+  if (parse_error) endpoints = co_await lookup_host(ex, t);
   if (!endpoints) co_return network_error(t, endpoints.error().message);
   boost::system::error_code last;
   for (const auto& endpoint : *endpoints) {

@@ -35,6 +35,8 @@ struct ServerTarget {
   Bytes scram_client_key;
   protocol::StartupParams extra_params;  // application_name etc. from the entry
   Duration connect_timeout = std::chrono::seconds(15);
+  Duration dns_max_ttl = std::chrono::seconds(15);  // see lookup_host()
+  Duration dns_nxdomain_ttl = std::chrono::seconds(15);
   TcpOptions tcp;  // keepalive settings for the server socket
   // Bumped when a reload changes how servers are reached; servers of an older generation
   // are closed when they come back to the pool.

@@ -315,7 +315,7 @@ TEST(LoadConfig, InvalidEnvironmentValueFails) {
 TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   auto config = load_ok(kAuth);
   ASSERT_TRUE(config);
-  EXPECT_EQ(config->sources.size(), 56u);  // one per setting in settings_table.cc
+  EXPECT_EQ(config->sources.size(), 58u);  // one per setting in settings_table.cc
   EXPECT_TRUE(std::is_sorted(config->sources.begin(), config->sources.end(),
                              [](const auto& a, const auto& b) { return a.key < b.key; }));
   EXPECT_EQ(source(*config, "server_reset_query").value, "DISCARD ALL");
