@@ -18,6 +18,24 @@ def servers_by_name(res_pg_port: int, host: str) -> dict:
     }
 
 
+def lost_and_found(pg_port: int) -> dict:
+    """Database "lost" on a host name that does not resolve; the app database by address."""
+    return {
+        "lost": f"host=no-such-host.invalid port={pg_port} dbname={APP_DB}",
+        APP_DB: f"host=127.0.0.1 port={pg_port} dbname={APP_DB}",
+    }
+
+
+def query_lost(res) -> None:
+    """Logs in to "lost" and asks it something: raises the psycopg2.Error the client gets."""
+    conn = psycopg2.connect(**res.dsn(dbname="lost", connect_timeout=20))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_server_reached_by_host_name(reservoir, pg_up, workers):
     res = reservoir(databases=servers_by_name(pg_up.port, "localhost"), workers=workers,
@@ -37,20 +55,12 @@ def test_server_reached_by_host_name(reservoir, pg_up, workers):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_unresolvable_server_host_is_an_error_for_its_clients_only(reservoir, pg_up, workers):
-    res = reservoir(databases={
-        "lost": f"host=no-such-host.invalid port={pg_up.port} dbname={APP_DB}",
-        APP_DB: f"host=127.0.0.1 port={pg_up.port} dbname={APP_DB}",
-    }, workers=workers, query_wait_timeout=3)
+    res = reservoir(databases=lost_and_found(pg_up.port), workers=workers, query_wait_timeout=3)
     outcome = {}
 
     def lost_client():
         try:
-            conn = psycopg2.connect(**res.dsn(dbname="lost", connect_timeout=20))
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
-            finally:
-                conn.close()
+            query_lost(res)
         except psycopg2.Error as e:
             outcome["error"] = str(e)
 
@@ -132,17 +142,10 @@ def test_failed_lookup_is_kept_for_dns_nxdomain_ttl(reservoir, pg_up, dns_nxdoma
     the pool retries its connection (server_login_retry); every retry still fails with the
     name service's answer."""
     settings = {} if dns_nxdomain_ttl is None else {"dns_nxdomain_ttl": dns_nxdomain_ttl}
-    res = reservoir(databases={
-        "lost": f"host=no-such-host.invalid port={pg_up.port} dbname={APP_DB}",
-        APP_DB: f"host=127.0.0.1 port={pg_up.port} dbname={APP_DB}",
-    }, query_wait_timeout=3, server_login_retry=0.3, **settings)
+    res = reservoir(databases=lost_and_found(pg_up.port), query_wait_timeout=3,
+                    server_login_retry=0.3, **settings)
     with pytest.raises(psycopg2.Error) as failed:
-        conn = psycopg2.connect(**res.dsn(dbname="lost", connect_timeout=20))
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-        finally:
-            conn.close()
+        query_lost(res)
     assert "query_wait_timeout" in str(failed.value)
     attempts = connect_failures(res, "lost")
     lookups = res.log().count('server host "no-such-host.invalid" looked up: ')
