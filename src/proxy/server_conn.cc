@@ -110,12 +110,12 @@ Task<Result<std::vector<asio::ip::tcp::endpoint>>> resolve_host(Executor ex, std
 // by the workers; as many entries as configured host names.
 class HostCache {
  public:
+  using Answer = Result<std::vector<asio::ip::tcp::endpoint>>;  // addresses, or the failure
   struct Entry {
-    std::vector<asio::ip::tcp::endpoint> endpoints;  // empty when the lookup failed
-    std::string error;
+    Answer answer;
     TimePoint until;
   };
-  std::optional<Entry> find(const std::string& host, TimePoint now) {
+  std::optional<Answer> find(const std::string& host, TimePoint now) {
     std::lock_guard lock(mu_);
     const auto it = entries_.find(host);
     if (it == entries_.end()) return std::nullopt;
@@ -123,11 +123,11 @@ class HostCache {
       entries_.erase(it);
       return std::nullopt;
     }
-    return it->second;
+    return it->second.answer;
   }
   void store(const std::string& host, Entry entry) {
     std::lock_guard lock(mu_);
-    entries_[host] = std::move(entry);
+    entries_.insert_or_assign(host, std::move(entry));
   }
 
  private:
@@ -144,9 +144,10 @@ HostCache& host_cache() {
 Task<Result<std::vector<asio::ip::tcp::endpoint>>> lookup_host(Executor ex, const ServerTarget& t) {
   const TimePoint now = SteadyClock::now();
   if (auto kept = host_cache().find(t.host, now)) {
-    if (!kept->error.empty()) co_return make_error("08001", kept->error);
-    for (auto& endpoint : kept->endpoints) endpoint.port(static_cast<unsigned short>(t.port));
-    co_return std::move(kept->endpoints);
+    if (*kept) {
+      for (auto& endpoint : **kept) endpoint.port(static_cast<unsigned short>(t.port));
+    }
+    co_return std::move(*kept);
   }
   bool answered = false;
   auto found = co_await resolve_host(ex, t.host, t.port, answered);
@@ -163,10 +164,7 @@ Task<Result<std::vector<asio::ip::tcp::endpoint>>> lookup_host(Executor ex, cons
   } else {
     spdlog::info("server host \"{}\" looked up: {} ({})", t.host, found.error().message, kept);
   }
-  if (ttl > Duration::zero()) {
-    host_cache().store(t.host, found ? HostCache::Entry{*found, {}, now + ttl}
-                                     : HostCache::Entry{{}, found.error().message, now + ttl});
-  }
+  if (ttl > Duration::zero()) host_cache().store(t.host, {found, now + ttl});
   co_return found;
 }
 
