@@ -1,6 +1,13 @@
 #include "proxy/asio_readiness.h"
 
+#include <sys/epoll.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <boost/version.hpp>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(BOOST_ASIO_DISABLE_EPOLL)
@@ -12,19 +19,37 @@ namespace reservoir::proxy::readiness {
 #ifdef RESERVOIR_READINESS_SHIM
 namespace {
 
-using DescriptorState = asio::detail::epoll_reactor::descriptor_state;
-using SpeculativeFlags = bool (DescriptorState::*)[asio::detail::epoll_reactor::max_ops];
+using Reactor = asio::detail::epoll_reactor;
+using DescriptorState = Reactor::descriptor_state;
 
-// Explicit instantiation may name private members: the standard way to read one field of a
-// library class without editing its header.
-struct SpeculativeTag {
-  friend SpeculativeFlags member(SpeculativeTag);
-};
-template <SpeculativeFlags M>
+// Explicit instantiation may name private members: the standard way to read a field of a
+// library class without editing its header. Each Tag names one member's pointer type.
+template <class Tag, typename Tag::type M>
 struct Expose {
-  friend SpeculativeFlags member(SpeculativeTag) { return M; }
+  friend typename Tag::type member(Tag) { return M; }
 };
-template struct Expose<&DescriptorState::try_speculative_>;
+#define RESERVOIR_EXPOSE(TAG, TYPE, MEMBER) \
+  struct TAG {                              \
+    using type = TYPE;                      \
+    friend type member(TAG);                \
+  };                                        \
+  template struct Expose<TAG, MEMBER>
+
+RESERVOIR_EXPOSE(SpeculativeTag, bool (DescriptorState::*)[Reactor::max_ops],
+                 &DescriptorState::try_speculative_);
+RESERVOIR_EXPOSE(DescriptorTag, int DescriptorState::*, &DescriptorState::descriptor_);
+RESERVOIR_EXPOSE(OwnerTag, Reactor* DescriptorState::*, &DescriptorState::reactor_);
+RESERVOIR_EXPOSE(MutexTag, asio::detail::conditionally_enabled_mutex DescriptorState::*,
+                 &DescriptorState::mutex_);
+RESERVOIR_EXPOSE(
+    OpQueuesTag,
+    asio::detail::op_queue<asio::detail::reactor_op> (DescriptorState::*)[Reactor::max_ops],
+    &DescriptorState::op_queue_);
+RESERVOIR_EXPOSE(EpollFdTag, int Reactor::*, &Reactor::epoll_fd_);
+RESERVOIR_EXPOSE(InterrupterTag, asio::detail::select_interrupter Reactor::*,
+                 &Reactor::interrupter_);
+RESERVOIR_EXPOSE(TimerFdTag, int Reactor::*, &Reactor::timer_fd_);
+#undef RESERVOIR_EXPOSE
 
 // basic_socket keeps its implementation protected; a derived class may form the member pointer.
 struct SocketAccess : Socket {
@@ -41,13 +66,12 @@ bool supported() { return true; }
 
 bool will_speculate(Socket& socket) {
   DescriptorState* state = state_of(socket);
-  return state != nullptr &&
-         (state->*member(SpeculativeTag{}))[asio::detail::epoll_reactor::read_op];
+  return state != nullptr && (state->*member(SpeculativeTag{}))[Reactor::read_op];
 }
 
 void mark_drained(Socket& socket) {
   if (DescriptorState* state = state_of(socket))
-    (state->*member(SpeculativeTag{}))[asio::detail::epoll_reactor::read_op] = false;
+    (state->*member(SpeculativeTag{}))[Reactor::read_op] = false;
 }
 
 unsigned non_blocking_modes(Socket& socket) {
@@ -69,6 +93,140 @@ void mark_sole_descriptor(Socket& socket) {
   SocketAccess::impl(socket).get_implementation().state_ &=
       static_cast<asio::detail::socket_ops::state_type>(~asio::detail::socket_ops::possible_dup);
 }
+
+// ---- ReadyWait: the shim's side ----
+
+namespace {
+
+// Slots by fd, sized once to the soft fd limit at the first use.
+struct SlotTable {
+  SlotTable() {
+    rlimit limit{};
+    std::size_t n = 1024;
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+      n = static_cast<std::size_t>(limit.rlim_cur);
+    }
+    size = std::min<std::size_t>(n, std::size_t{1} << 20);
+    slots = std::make_unique<std::atomic<ReadyWait::Slot*>[]>(size);
+  }
+  std::size_t size = 0;
+  std::unique_ptr<std::atomic<ReadyWait::Slot*>[]> slots;
+};
+SlotTable& slot_table() {
+  static SlotTable table;
+  return table;
+}
+
+// The reactors whose sockets this thread has bound (a worker: its loop's one), as bind() saw
+// them. Only their events are looked at; the interrupter and the timer are the two
+// registrations in a reactor's epoll set that are not descriptor states.
+struct KnownReactor {
+  int epoll_fd = -1;
+  const void* interrupter = nullptr;
+  const void* timer = nullptr;
+};
+thread_local std::vector<KnownReactor> known_reactors;
+
+void know_reactor(Reactor* reactor) {
+  const int epoll_fd = reactor->*member(EpollFdTag{});
+  const KnownReactor known{epoll_fd, &(reactor->*member(InterrupterTag{})),
+                           &(reactor->*member(TimerFdTag{}))};
+  for (KnownReactor& k : known_reactors) {
+    if (k.epoll_fd == epoll_fd) {
+      k = known;  // (an fd number reused by a later loop)
+      return;
+    }
+  }
+  known_reactors.push_back(known);
+}
+
+}  // namespace
+
+bool ReadyWait::usable(Socket& socket) {
+  return static_cast<unsigned>(socket.native_handle()) < slot_table().size &&
+         state_of(socket) != nullptr;
+}
+
+bool ReadyWait::bind(Socket& socket) {
+  DescriptorState* state = state_of(socket);
+  const int fd = socket.native_handle();
+  SlotTable& table = slot_table();
+  if (state == nullptr || static_cast<unsigned>(fd) >= table.size) return false;
+  Slot& slot = *slot_;
+  if (slot.state.load(std::memory_order_relaxed) == state && slot.fd == fd) return true;
+  if (slot.fd >= 0 && slot.fd != fd) {
+    Slot* mine = &slot;
+    table.slots[static_cast<std::size_t>(slot.fd)].compare_exchange_strong(mine, nullptr);
+  }
+  Reactor* reactor = state->*member(OwnerTag{});
+  const int epoll_fd = reactor->*member(EpollFdTag{});
+  slot.fd = fd;
+  slot.epoll_fd.store(epoll_fd, std::memory_order_relaxed);
+  slot.state.store(state, std::memory_order_relaxed);
+  slot.executor.emplace(socket.get_executor());
+  table.slots[static_cast<std::size_t>(fd)].store(&slot, std::memory_order_release);
+  know_reactor(reactor);
+  return true;
+}
+
+void ReadyWait::unbind() {
+  Slot& slot = *slot_;
+  if (slot.fd >= 0) {
+    Slot* mine = &slot;
+    slot_table().slots[static_cast<std::size_t>(slot.fd)].compare_exchange_strong(mine, nullptr);
+  }
+  slot.fd = -1;
+  slot.epoll_fd.store(-1, std::memory_order_relaxed);
+  slot.state.store(nullptr, std::memory_order_relaxed);
+}
+
+int dispatch_ready(int epoll_fd, epoll_event* events, int n) {
+  const KnownReactor* reactor = nullptr;
+  for (const KnownReactor& k : known_reactors) {
+    if (k.epoll_fd == epoll_fd) reactor = &k;
+  }
+  if (reactor == nullptr) return n;
+  const SlotTable& table = slot_table();
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    const epoll_event event = events[i];
+    const void* ptr = event.data.ptr;
+    ReadyWait::Slot* slot = nullptr;
+    auto* state = static_cast<DescriptorState*>(event.data.ptr);
+    if (ptr != reactor->interrupter && ptr != reactor->timer) {
+      const auto fd = static_cast<unsigned>(state->*member(DescriptorTag{}));
+      if (fd < table.size) slot = table.slots[fd].load(std::memory_order_acquire);
+    }
+    // Armed is read first: a slot armed on another loop has by then been bound there.
+    const bool armed = slot != nullptr && slot->armed.load(std::memory_order_acquire);
+    if (slot == nullptr || slot->epoll_fd.load(std::memory_order_relaxed) != epoll_fd ||
+        slot->state.load(std::memory_order_relaxed) != state) {
+      events[kept++] = event;  // not a ReadyWait's socket: Asio's as ever
+      continue;
+    }
+    // What Asio's descriptor_state::perform_io() does with the event before it runs the
+    // operations: remember, per direction, that the socket may be ready.
+    const std::uint32_t e = event.events;
+    bool asio_waits = false;
+    {
+      asio::detail::conditionally_enabled_mutex& lock = state->*member(MutexTag{});
+      lock.lock();
+      bool* speculative = state->*member(SpeculativeTag{});
+      if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) speculative[Reactor::read_op] = true;
+      if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) speculative[Reactor::write_op] = true;
+      if (e & (EPOLLPRI | EPOLLERR | EPOLLHUP)) speculative[Reactor::except_op] = true;
+      auto& queues = state->*member(OpQueuesTag{});
+      for (auto& queue : queues) asio_waits = asio_waits || !queue.empty();
+      lock.unlock();
+    }
+    if (armed && (e & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+      slot->armed.store(false, std::memory_order_relaxed);
+      slot->handler.resume();  // the waiting coroutine runs now; `slot` may be gone after
+    }
+    if (asio_waits) events[kept++] = event;  // Asio runs its own operations on the socket
+  }
+  return kept;
+}
 #else
 bool supported() { return false; }
 unsigned non_blocking_from_start() { return 0; }
@@ -77,6 +235,56 @@ bool will_speculate(Socket&) { return false; }
 void mark_drained(Socket&) {}
 unsigned non_blocking_modes(Socket&) { return 0; }
 bool restore_non_blocking(Socket&, unsigned) { return false; }
+
+bool ReadyWait::usable(Socket&) { return false; }
+bool ReadyWait::bind(Socket&) { return false; }
+void ReadyWait::unbind() {}
+int dispatch_ready(int, epoll_event*, int n) { return n; }
 #endif
+
+// ---- ReadyWait: the same everywhere ----
+
+namespace {
+// The slots of sockets that move between loops are never freed, only reused: another loop may
+// still read one it found in the table for an old event (see ReadyWait).
+std::mutex slot_pool_lock;
+ReadyWait::Slot* free_slots = nullptr;
+}  // namespace
+
+ReadyWait::ReadyWait(bool moves_between_loops) : pooled_(moves_between_loops) {
+  if (pooled_) {
+    std::lock_guard lock(slot_pool_lock);
+    if (free_slots != nullptr) slot_ = std::exchange(free_slots, free_slots->next_free);
+  }
+  if (slot_ == nullptr) slot_ = new Slot;  // NOLINT: owned here, or by the pool (see above)
+}
+
+ReadyWait::~ReadyWait() {
+  cancel();
+  unbind();
+  if (!pooled_) {
+    delete slot_;
+    return;
+  }
+  slot_->handler.drop();
+  slot_->executor.reset();
+  std::lock_guard lock(slot_pool_lock);
+  slot_->next_free = std::exchange(free_slots, slot_);
+}
+
+void ReadyWait::take(HandlerSlot& from, Socket& socket) {
+  if (!bind(socket)) {
+    from.post(socket.get_executor(), asio::error::bad_descriptor);
+    return;
+  }
+  from.move_to(slot_->handler);
+  slot_->armed.store(true, std::memory_order_release);
+}
+
+void ReadyWait::cancel() {
+  if (slot_->armed.exchange(false, std::memory_order_relaxed)) {
+    slot_->handler.post(*slot_->executor, asio::error::operation_aborted);
+  }
+}
 
 }  // namespace reservoir::proxy::readiness

@@ -15,7 +15,12 @@
 // behind data raises no further edge and only the next recv() reports it, so the relay marks
 // a short read drained only at a protocol point where the peer waits for us (a client's
 // complete requests; a server's reply ending in ReadyForQuery).
+#include <atomic>
+#include <optional>
+
 #include "proxy/net.h"
+
+struct epoll_event;
 
 namespace reservoir::proxy::readiness {
 
@@ -47,5 +52,89 @@ unsigned non_blocking_from_start();
 // (just accepted, or released by one of its own sockets) are the only ones of their
 // connection: closing them removes them from epoll already. This tells Asio so.
 void mark_sole_descriptor(Socket& socket);
+
+// Direct wake-ups for the relay's reads.
+//
+// Asio resumes a coroutine that waits to read a socket through its scheduler: the reactor's
+// epoll_wait queues the socket's descriptor state, the scheduler runs it, that performs the
+// pending read operation, and the operation's handler resumes the coroutine. That costs
+// several hundred instructions per wake-up, and the relay has two per transaction. A
+// ReadyWait keeps the waiting coroutine's handler itself instead, with no Asio operation, and
+// the worker's epoll_wait (net.cc defines it for the process and calls dispatch_ready())
+// resumes it inside the wake-up that reports the socket readable. The waiter then reads for
+// itself (read_now()).
+//
+// The socket stays registered with Asio as it was. dispatch_ready() sets Asio's per-socket
+// "try the operation first" flags for each event exactly as Asio's own processing would, and
+// hands the event on to Asio whenever Asio has an operation pending on the socket (a write
+// waiting for room, a read of a reset query), so Asio's operations on the socket behave as
+// before. A spurious wake-up is possible (a descriptor state reused by another socket of the
+// same fd number); the waiter's read then finds nothing and it waits again.
+//
+// Servers move between workers: the binding (fd, descriptor state, epoll set) is made again
+// at the first wait on the new worker. The slot of a socket that moves (`moves_between_loops`)
+// is never freed, only reused, since a worker still looking at an old event may read it; a
+// client's stays on its worker and is freed with it.
+class ReadyWait {
+ public:
+  explicit ReadyWait(bool moves_between_loops = false);
+  // A waiter still here resumes with operation_aborted, from its executor's queue (as the
+  // handler of an Asio operation does when its socket is destroyed).
+  ~ReadyWait();
+  ReadyWait(const ReadyWait&) = delete;
+  ReadyWait& operator=(const ReadyWait&) = delete;
+
+  // Whether `socket` can be waited on this way: the shim is active, and the fd is below the
+  // soft fd limit the process had at its first wait.
+  static bool usable(Socket& socket);
+
+  // Suspends until `socket` may be readable (data, end of stream or an error): the waiter
+  // resumes inside the epoll wake-up that reported it, with no error and 0, or later with
+  // operation_aborted after cancel(). Only where usable(socket); one waiter at a time.
+  auto wait(Socket& socket) {
+    return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
+        [this, &socket](auto handler) {
+          slot_->handler.store(std::move(handler));
+          if (!bind(socket)) {
+            slot_->handler.post(socket.get_executor(), asio::error::bad_descriptor);
+            return;
+          }
+          slot_->armed.store(true, std::memory_order_release);
+        },
+        nothrow);
+  }
+
+  // The same wait for a waiter taken from `from` (Signal::hand_to).
+  void take(HandlerSlot& from, Socket& socket);
+
+  // A waiter resumes with operation_aborted, from its executor's queue.
+  void cancel();
+
+  bool waiting() const { return slot_->armed.load(std::memory_order_relaxed); }
+
+  // What dispatch_ready() and the slot pool see (defined here so that wait() stays inline).
+  struct Slot {
+    std::atomic<bool> armed{false};
+    std::atomic<int> epoll_fd{-1};      // the epoll set of the reactor it is bound to
+    std::atomic<void*> state{nullptr};  // Asio's descriptor state of the socket
+    int fd = -1;
+    std::optional<Executor> executor;  // where cancel() posts the waiter
+    HandlerSlot handler;
+    Slot* next_free = nullptr;
+  };
+
+ private:
+  // Points the slot at `socket` (its fd, Asio's state for it, its loop's epoll set), if it
+  // is not already; false where it cannot be waited on (closed, or its fd beyond the table).
+  bool bind(Socket& socket);
+  void unbind();
+  Slot* slot_ = nullptr;
+  bool pooled_ = false;
+};
+
+// Called by the process's epoll_wait() with what the kernel reported on `epoll_fd`: resumes
+// the ReadyWait waiters among them and drops the events Asio has no use for. Returns how many
+// events are left for the caller, at the front of `events`.
+int dispatch_ready(int epoll_fd, epoll_event* events, int n);
 
 }  // namespace reservoir::proxy::readiness

@@ -45,12 +45,25 @@ void ClientSession::end(RelayEnd why, Error error) {
     end_error_ = std::make_unique<Error>(std::move(error));
   }
   if (lot_fd_ >= 0) return leave_lot(/*woken=*/false);  // parked: resume() sees end_ and finishes
-  boost::system::error_code ec;
-  client_.cancel(ec);  // wakes client_reader; server_reader is stopped by relay()
+  cancel_client_read();  // wakes client_reader; server_reader is stopped by relay()
   rp().release_gate.cancel();
   rp().server_wake.notify();
   // A release in progress talks to the server itself and finishes on its own.
-  if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
+  if (held_ && reading_server_ && !releasing_) cancel_server_read();
+}
+
+// Wakes client_reader from its wait for the client, whichever way it waits.
+void ClientSession::cancel_client_read() {
+  boost::system::error_code ec;
+  client_.cancel(ec);
+  if (relay_parts_) relay_parts_->client_ready.cancel();
+}
+
+// Wakes server_reader from its wait for the held server, whichever way it waits.
+void ClientSession::cancel_server_read() {
+  boost::system::error_code ec;
+  held_->server->socket().cancel(ec);
+  held_->server->ready().cancel();
 }
 
 void ClientSession::hold(ServerConn* server) {
@@ -67,9 +80,11 @@ void ClientSession::start_server_reader() {
   if (rp().server_wake.waiting()) {
     // Its read of the server starts here, so that the reply itself wakes it.
     ServerConn& server = *held_->server;
-    if (rp().server_wake.notify_with_read(server.socket(), server.landing(), rp().server_read_op)) {
-      reading_server_ = true;
-    }
+    const bool started = readiness::ReadyWait::usable(server.socket())
+                             ? rp().server_wake.hand_to(server.ready(), server.socket())
+                             : rp().server_wake.notify_with_read(server.socket(), server.landing(),
+                                                                 rp().server_read_op);
+    if (started) reading_server_ = true;
   } else if (!server_reader_running_) {
     server_reader_running_ = true;
     asio::co_spawn(client_.get_executor(), server_reader(), asio::detached);
@@ -80,8 +95,7 @@ Task<RelayEnd> ClientSession::relay() {
   start_server_reader();
   co_await client_reader();
   if (server_reader_running_) {
-    boost::system::error_code ec;
-    if (held_ && reading_server_ && !releasing_) held_->server->socket().cancel(ec);
+    if (held_ && reading_server_ && !releasing_) cancel_server_read();
     rp().server_wake.notify();
     rp().reader_exit.expires_at(TimePoint::max());
     while (server_reader_running_) (void)co_await rp().reader_exit.async_wait(nothrow);
@@ -95,13 +109,22 @@ Task<void> ClientSession::client_reader() {
     ReadResult read;
     if (rp().unread.empty()) {
       reading_client_ = true;
-      const std::span<std::uint8_t> landing = rp().client_landing;
-      ReadStart start = read_start(client_, landing);  // read_ready() without its frame
-      if (!start.result) {
-        start.result = read_waited(client_, landing, start,
-                                   co_await wait_read(client_, landing, rp().client_read_op));
+      if (readiness::ReadyWait::usable(client_)) {
+        ReadStart start = read_now(client_);
+        while (!start.result) {  // woken when the client may be read (rarely for nothing)
+          auto [e, unused] = co_await rp().client_ready.wait(client_);
+          start = e ? ReadStart{ReadResult{e, {}}} : read_now(client_);
+        }
+        read = *start.result;
+      } else {
+        const std::span<std::uint8_t> landing = rp().client_landing;
+        ReadStart start = read_start(client_, landing);  // read_ready() without its frame
+        if (!start.result) {
+          start.result = read_waited(client_, landing, start,
+                                     co_await wait_read(client_, landing, rp().client_read_op));
+        }
+        read = *start.result;
       }
-      read = *start.result;
       reading_client_ = false;
     } else {
       read = take_unread();
@@ -377,20 +400,30 @@ Task<void> ClientSession::server_reader() {
       auto [e, got] = co_await rp().server_wake.wait();
       const std::optional<ReadStart> started = rp().server_wake.take_read();
       reading_server_ = false;
-      if (!started || !held_) continue;  // notified: look again
+      // Notified, or woken by the server's readiness (hand_to): look again, and read.
+      if (!started || !held_) continue;
       // Woken by the read start_server_reader() began on the server it attached.
       read = read_waited(held_->server->socket(), held_->server->landing(), *started, e, got);
     } else {
       ServerConn& server = *held_->server;
       reading_server_ = true;
       Socket& socket = server.socket();
-      const std::span<std::uint8_t> landing = server.landing();
-      ReadStart start = read_start(socket, landing);  // read_ready() without its frame
-      if (!start.result) {
-        start.result = read_waited(socket, landing, start,
-                                   co_await wait_read(socket, landing, rp().server_read_op));
+      if (readiness::ReadyWait::usable(socket)) {
+        ReadStart start = read_now(socket);
+        while (!start.result) {  // woken when the server may be read (rarely for nothing)
+          auto [e, unused] = co_await server.ready().wait(socket);
+          start = e ? ReadStart{ReadResult{e, {}}} : read_now(socket);
+        }
+        read = *start.result;
+      } else {
+        const std::span<std::uint8_t> landing = server.landing();
+        ReadStart start = read_start(socket, landing);  // read_ready() without its frame
+        if (!start.result) {
+          start.result = read_waited(socket, landing, start,
+                                     co_await wait_read(socket, landing, rp().server_read_op));
+        }
+        read = *start.result;
       }
-      read = *start.result;
     }
     reading_server_ = false;
     ServerConn& server = *held_->server;

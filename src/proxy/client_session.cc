@@ -89,8 +89,7 @@ void ClientSession::request_park() {
     return;
   }
   parking_ = true;
-  boost::system::error_code ec;
-  client_.cancel(ec);  // client_reader sees the cancelled read and ends the relay
+  cancel_client_read();  // client_reader sees the cancelled read and ends the relay
 }
 
 void ClientSession::park() {

@@ -27,6 +27,7 @@
 #include "protocol/sql_classify.h"
 #include "protocol/startup.h"
 #include "proxy/admin_backend.h"
+#include "proxy/asio_readiness.h"
 #include "proxy/client_auth.h"
 #include "proxy/net.h"
 #include "proxy/parking_lot.h"
@@ -279,6 +280,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   int client_fd() { return lot_fd_ >= 0 ? lot_fd_ : client_.native_handle(); }
   void request_park();
   void park();
+  void cancel_client_read();
+  void cancel_server_read();
   Task<void> resume();
   void conclude(const std::string& reason);
   ReadResult take_unread();
@@ -296,6 +299,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     // each before running its handler; the handler keeps the session, and so these, alive).
     OpMemory client_read_op;
     OpMemory server_read_op;
+    // Where client_reader waits for the client's requests, where the shim allows
+    // (asio_readiness.h): then neither read above is used on the relay's path.
+    readiness::ReadyWait client_ready;
     protocol::FrameReader reader;  // whole client messages: login and the admin console
     protocol::MessageScanner from_client;
     protocol::MessageScanner from_server{protocol::Checks::kBackend};

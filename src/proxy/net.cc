@@ -26,9 +26,14 @@ extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
   return reservoir::raw_syscall6(SYS_recvfrom, fd, reinterpret_cast<long>(buf),
                                  static_cast<long>(len), flags, 0, 0);
 }
+// epoll_wait() also delivers the readiness that relay readers wait for without an Asio
+// operation (readiness::ReadyWait): their coroutines resume inside this call, before the
+// reactor sees the events left for it.
 extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
-  return static_cast<int>(reservoir::raw_syscall6(
+  const int n = static_cast<int>(reservoir::raw_syscall6(
       SYS_epoll_pwait, epfd, reinterpret_cast<long>(events), maxevents, timeout, 0, 0));
+  if (n <= 0) return n;
+  return reservoir::proxy::readiness::dispatch_ready(epfd, events, n);
 }
 
 namespace reservoir::proxy {
@@ -161,15 +166,45 @@ Task<ReadResult> read_ready(Socket& socket, std::span<std::uint8_t> landing) {
 }
 
 bool Signal::notify_with_read(Socket& socket, std::span<std::uint8_t> landing, OpMemory& memory) {
-  if (!waiter_) return false;
+  if (slot_.empty()) return false;
   if (readiness::will_speculate(socket)) {
     notify();
     return false;
   }
   read_ = queued_read();  // what read_start() returns where Asio would not speculate
-  std::exchange(waiter_, nullptr)
-      ->read(socket, asio::buffer(landing.data(), landing.size()), memory);
+  slot_.read(socket, asio::buffer(landing.data(), landing.size()), memory);
   return true;
+}
+
+bool Signal::hand_to(readiness::ReadyWait& ready, Socket& socket) {
+  if (slot_.empty()) return false;
+  if (readiness::will_speculate(socket)) {
+    notify();
+    return false;
+  }
+  ready.take(slot_, socket);
+  return true;
+}
+
+ReadStart read_now(Socket& socket) {
+  if (!readiness::will_speculate(socket)) return ReadStart{};
+  auto buf = scratch();
+  ssize_t n;
+  do {
+    n = ::recv(socket.native_handle(), buf.data(), buf.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    const auto got = static_cast<std::size_t>(n);
+    // Short, with no epoll_wait since: the receive queue is empty (see ReadResult::short_read).
+    return ReadStart{ReadResult{{}, ByteView(buf.data(), got), got < buf.size()}};
+  }
+  if (n == 0) return ReadStart{ReadResult{asio::error::eof, {}}};
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    readiness::mark_drained(socket);
+    return ReadStart{};
+  }
+  return ReadStart{
+      ReadResult{boost::system::error_code(errno, boost::system::system_category()), {}}};
 }
 
 bool forward_now(Socket& socket, ByteView& bytes) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "common/bytes.h"
@@ -93,6 +94,10 @@ struct ReadStart {
 ReadStart read_start(Socket& socket, std::span<std::uint8_t> landing);
 ReadResult read_waited(Socket& socket, std::span<std::uint8_t> landing, const ReadStart& start,
                        const boost::system::error_code& error, std::size_t n);
+// read_start() without a landing buffer, for readers that wait on readiness
+// (readiness::ReadyWait) rather than on an Asio read: where Asio would speculate, one recv()
+// straight into scratch(); otherwise nothing (the caller waits, then calls it again).
+ReadStart read_now(Socket& socket);
 // Room for one pending asynchronous operation of a connection, kept by the connection: Asio
 // builds a relay read's operation object here (OpAllocator) instead of taking it from the
 // thread's recycling cache, which searches its slots on every allocation and free. An
@@ -191,69 +196,56 @@ Task<Result<protocol::Frame>> read_frame(Socket& socket, protocol::FrameReader& 
 void append_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
                   std::string_view message);
 
-// One coroutine waits, another on the same thread wakes it. Cheaper than parking on a timer
-// and cancelling it (no timer queue, no reactor lock): the relay uses it once per transaction.
-// notify() with nobody waiting does nothing, so a waiter re-checks its condition before
-// waiting, and the waker changes that condition before notifying.
-//
-// The waker may instead hand the wait to a read (notify_with_read): the waiter then resumes
-// when the read completes, straight from the reactor, rather than from a post after which it
-// would start that same read itself. wait() yields the read's outcome, meaningful only when
-// take_read() says a read was started; after notify() it yields no error and 0 bytes.
-class Signal {
+// One suspended coroutine's completion handler (signature void(error_code, size_t)), kept in
+// place: no allocation per wait. It is spent exactly once: resumed now, posted to an executor,
+// handed to an Asio read of a socket, moved to another slot, or dropped (which destroys the
+// waiting coroutine, as Asio does with the handlers of a destroyed I/O object). Signal and
+// readiness::ReadyWait keep their waiter in one.
+class HandlerSlot {
  public:
-  explicit Signal(Executor executor) : executor_(std::move(executor)) {}
-  ~Signal() {
-    if (waiter_) waiter_->drop();  // destroys the waiting coroutine's handler, as Asio would
+  HandlerSlot() = default;
+  ~HandlerSlot() { drop(); }
+  HandlerSlot(const HandlerSlot&) = delete;
+  HandlerSlot& operator=(const HandlerSlot&) = delete;
+
+  template <class Handler>
+  void store(Handler&& handler) {
+    using H = Held<std::decay_t<Handler>>;
+    static_assert(sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(std::max_align_t));
+    drop();
+    waiter_ = new (&storage_) H(std::forward<Handler>(handler));
   }
-  Signal(const Signal&) = delete;
-  Signal& operator=(const Signal&) = delete;
-
-  // Suspends until notify(), or until the read started by notify_with_read() completes.
-  // Only one waiter at a time.
-  auto wait() {
-    return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
-        [this](auto handler) {
-          using H = Held<decltype(handler)>;
-          static_assert(sizeof(H) <= sizeof(storage_) && alignof(H) <= alignof(std::max_align_t));
-          waiter_ = new (&storage_) H(std::move(handler));  // in place: no allocation per wait
-        },
-        nothrow);
+  bool empty() const { return waiter_ == nullptr; }
+  // Runs the handler with (ec, 0) later, from `executor`'s queue.
+  void post(const Executor& executor, boost::system::error_code ec = {}) {
+    if (Waiter* w = std::exchange(waiter_, nullptr)) w->post(executor, ec);
   }
-
-  // Resumes the waiter (later, from the executor's queue: never inside this call).
-  void notify() {
-    if (Waiter* waiter = std::exchange(waiter_, nullptr)) waiter->post(executor_);
+  // Runs the handler with (ec, 0) inside this call.
+  void resume(boost::system::error_code ec = {}) {
+    if (Waiter* w = std::exchange(waiter_, nullptr)) w->resume(ec);
   }
-
-  // Resumes the waiter inside this call. Only from a handler running on the executor's own
-  // thread, with no lock held: for a wake-up posted from another thread, which notify()
-  // would post a second time.
-  void notify_here() {
-    if (Waiter* waiter = std::exchange(waiter_, nullptr)) waiter->resume();
+  // Starts an Asio read of `socket` into `landing` that completes the handler.
+  void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) {
+    if (Waiter* w = std::exchange(waiter_, nullptr)) w->read(socket, landing, memory);
   }
-
-  const Executor& executor() const { return executor_; }
-
-  // Starts an asynchronous read of `socket` into `landing` that resumes the waiter when it
-  // completes; read_waited() finishes it with take_read(). True if the read was started.
-  // False, and a plain notify(), where Asio would first try a recv() (data may already be
-  // there: the waiter reads for itself) or nobody waits.
-  // The read's operation is built in `memory`.
-  bool notify_with_read(Socket& socket, std::span<std::uint8_t> landing, OpMemory& memory);
-
-  // After wait(): the read notify_with_read() started for it, if any (and forgets it).
-  std::optional<ReadStart> take_read() { return std::exchange(read_, std::nullopt); }
-
-  bool waiting() const { return waiter_ != nullptr; }
+  void move_to(HandlerSlot& other) {
+    if (Waiter* w = std::exchange(waiter_, nullptr)) {
+      other.drop();
+      other.waiter_ = w->move_to(&other.storage_);
+    }
+  }
+  void drop() {
+    if (Waiter* w = std::exchange(waiter_, nullptr)) w->drop();
+  }
 
  private:
-  // The waiter's handler lives in storage_ (placement new); post() and read() move it out
-  // and destroy what is left, so a Waiter is spent by exactly one of them.
+  // The handler lives in storage_ (placement new); each operation moves it out and destroys
+  // what is left, so a Waiter is spent by exactly one of them.
   struct Waiter {
-    virtual void post(const Executor& executor) = 0;
-    virtual void resume() = 0;
+    virtual void post(const Executor& executor, boost::system::error_code ec) = 0;
+    virtual void resume(boost::system::error_code ec) = 0;
     virtual void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) = 0;
+    virtual Waiter* move_to(void* storage) = 0;
     virtual void drop() = 0;
 
    protected:
@@ -266,17 +258,16 @@ class Signal {
     // an executor of its own would be wrapped in a work_dispatcher that tracks work on that
     // executor and dispatches to it once more. The waiter runs on `executor` all the same: it
     // is the executor of the coroutine that waits.
-    void post(const Executor& executor) override {
+    void post(const Executor& executor, boost::system::error_code ec) override {
       Handler h = take();
-      asio::post(executor, [h = std::move(h)]() mutable {
-        std::move(h)(boost::system::error_code{}, std::size_t{0});
-      });
+      asio::post(executor, [h = std::move(h), ec]() mutable { std::move(h)(ec, std::size_t{0}); });
     }
-    void resume() override { take()(boost::system::error_code{}, std::size_t{0}); }
+    void resume(boost::system::error_code ec) override { take()(ec, std::size_t{0}); }
     // The same handler the waiter's own co_await of async_read_some would have passed.
     void read(Socket& socket, asio::mutable_buffer landing, OpMemory& memory) override {
       read_in(socket, landing, memory, take());
     }
+    Waiter* move_to(void* storage) override { return new (storage) Held(take()); }
     void drop() override { this->~Held(); }
     Handler take() {
       Handler h = std::move(handler);
@@ -285,10 +276,69 @@ class Signal {
     }
     Handler handler;
   };
-  Executor executor_;
   Waiter* waiter_ = nullptr;  // in storage_, or none
-  // Room for the one handler type wait() stores (Asio's coroutine handler: a few pointers).
+  // Room for the handler types stored here (Asio's coroutine handler: a few pointers).
   alignas(std::max_align_t) std::byte storage_[64];
+};
+
+namespace readiness {
+class ReadyWait;
+}
+
+// One coroutine waits, another on the same thread wakes it. Cheaper than parking on a timer
+// and cancelling it (no timer queue, no reactor lock): the relay uses it once per transaction.
+// notify() with nobody waiting does nothing, so a waiter re-checks its condition before
+// waiting, and the waker changes that condition before notifying.
+//
+// The waker may instead hand the wait to a read (notify_with_read): the waiter then resumes
+// when the read completes, straight from the reactor, rather than from a post after which it
+// would start that same read itself. wait() yields the read's outcome, meaningful only when
+// take_read() says a read was started; after notify() it yields no error and 0 bytes. Or it
+// may hand the wait to a socket's readiness (hand_to): the waiter then resumes when the socket
+// may be read, and reads for itself.
+class Signal {
+ public:
+  explicit Signal(Executor executor) : executor_(std::move(executor)) {}
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+
+  // Suspends until notify(), or until the read started by notify_with_read() completes.
+  // Only one waiter at a time.
+  auto wait() {
+    return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
+        [this](auto handler) { slot_.store(std::move(handler)); }, nothrow);
+  }
+
+  // Resumes the waiter (later, from the executor's queue: never inside this call).
+  void notify() { slot_.post(executor_); }
+
+  // Resumes the waiter inside this call. Only from a handler running on the executor's own
+  // thread, with no lock held: for a wake-up posted from another thread, which notify()
+  // would post a second time.
+  void notify_here() { slot_.resume(); }
+
+  const Executor& executor() const { return executor_; }
+
+  // Starts an asynchronous read of `socket` into `landing` that resumes the waiter when it
+  // completes; read_waited() finishes it with take_read(). True if the read was started.
+  // False, and a plain notify(), where Asio would first try a recv() (data may already be
+  // there: the waiter reads for itself) or nobody waits.
+  // The read's operation is built in `memory`.
+  bool notify_with_read(Socket& socket, std::span<std::uint8_t> landing, OpMemory& memory);
+
+  // Hands the waiter to `ready`, which resumes it when `socket` may be read (the waiter then
+  // reads for itself; take_read() says nothing was read). True if handed over; false, and a
+  // plain notify(), where data may already be there, or nobody waits.
+  bool hand_to(readiness::ReadyWait& ready, Socket& socket);
+
+  // After wait(): the read notify_with_read() started for it, if any (and forgets it).
+  std::optional<ReadStart> take_read() { return std::exchange(read_, std::nullopt); }
+
+  bool waiting() const { return !slot_.empty(); }
+
+ private:
+  Executor executor_;
+  HandlerSlot slot_;
   std::optional<ReadStart> read_;
 };
 

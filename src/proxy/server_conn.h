@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "pool/prepared.h"
 #include "protocol/startup.h"
+#include "proxy/asio_readiness.h"
 #include "proxy/net.h"
 #include "proxy/startup_params.h"
 
@@ -57,6 +58,8 @@ class ServerConn {
   // First bytes of each relay read (see read_ready): small, and owned by the server so an
   // idle client holds none.
   std::span<std::uint8_t> landing() { return landing_; }
+  // Where the relay's server reader waits for this server's replies (asio_readiness.h).
+  readiness::ReadyWait& ready() { return ready_; }
   std::int32_t backend_pid() const { return pid_; }
   std::int32_t backend_secret() const { return secret_; }
   const std::shared_ptr<const ServerTarget>& target() const { return target_; }
@@ -122,6 +125,7 @@ class ServerConn {
   pool::ServerStatements statements_;
   std::uint64_t id_ = 0;
   std::array<std::uint8_t, 1024> landing_;
+  readiness::ReadyWait ready_{/*moves_between_loops=*/true};
 };
 
 using ServerPtr = std::unique_ptr<ServerConn>;

@@ -338,7 +338,8 @@ class ReservoirConfig:
             "auth_file": self.userlist_path,
             "pool_mode": "session",
             "default_pool_size": 5,
-            "workers": 1,
+            # RESERVOIR_TEST_WORKERS=2 runs every test that does not choose on two workers.
+            "workers": int(os.environ.get("RESERVOIR_TEST_WORKERS", "1")),
         }
         settings.update(self.settings)
         lines = ["[databases]"]

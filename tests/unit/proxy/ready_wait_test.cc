@@ -1,0 +1,273 @@
+// readiness::ReadyWait: a coroutine waits for a socket to be readable without an Asio
+// operation, and the loop's epoll_wait resumes it. Real sockets and a real io_context.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "proxy/asio_readiness.h"
+#include "proxy/net.h"
+
+namespace reservoir::proxy {
+namespace {
+
+struct Pair {
+  Socket ours;
+  int theirs = -1;
+  explicit Pair(asio::io_context& io) : ours(io) {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    ours.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), fds[0]);
+    boost::system::error_code ec;
+    ours.non_blocking(true, ec);
+    theirs = fds[1];
+  }
+  ~Pair() {
+    if (theirs >= 0) ::close(theirs);
+  }
+};
+
+std::string text(const ReadResult& r) {
+  return std::string(reinterpret_cast<const char*>(r.bytes.data()), r.bytes.size());
+}
+
+// The relay's read loop: read what is there, otherwise wait on `ready` and read again.
+Task<ReadResult> read_with(readiness::ReadyWait& ready, Socket& socket) {
+  ReadStart start = read_now(socket);
+  while (!start.result) {
+    auto [e, unused] = co_await ready.wait(socket);
+    start = e ? ReadStart{ReadResult{e, {}}} : read_now(socket);
+  }
+  co_return *start.result;
+}
+
+class ReadyWaitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!readiness::supported()) {
+      GTEST_SKIP() << "the readiness shim is inactive with this Boost (not 1.81's epoll reactor)";
+    }
+  }
+};
+
+// Requests that arrive one by one each wake the waiter, which reads each whole; with no Asio
+// operation pending on the socket.
+TEST_F(ReadyWaitTest, WaiterResumesForEachArrivalAndReadsIt) {
+  asio::io_context io(1);
+  Pair pair(io);
+  ASSERT_TRUE(readiness::ReadyWait::usable(pair.ours));
+  readiness::ReadyWait ready;
+  std::vector<std::string> seen;
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        for (;;) {
+          ReadResult r = co_await read_with(ready, pair.ours);
+          if (r.error) {
+            seen.push_back("error: " + r.error.message());
+            co_return;
+          }
+          seen.push_back(text(r));
+          if (r.short_read) readiness::mark_drained(pair.ours);  // as the relay does
+        }
+      },
+      asio::detached);
+  io.poll();
+  ASSERT_TRUE(ready.waiting());
+  for (std::string msg : {"one", "two", "three"}) {
+    ASSERT_EQ(::send(pair.theirs, msg.data(), msg.size(), 0), static_cast<ssize_t>(msg.size()));
+    for (int i = 0; i < 100 && seen.size() < 4 && !(seen.size() && seen.back() == msg); ++i) {
+      io.run_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.back(), msg);
+    EXPECT_TRUE(ready.waiting());  // and waits again, drained
+  }
+  ::close(pair.theirs);  // end of stream: woken, and the read says so
+  pair.theirs = -1;
+  for (int i = 0; i < 100 && seen.size() < 4; ++i) io.run_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[3], "error: " + boost::system::error_code(asio::error::eof).message());
+  EXPECT_FALSE(ready.waiting());
+}
+
+// cancel() resumes the waiter with operation_aborted, from the loop's queue.
+TEST_F(ReadyWaitTest, CancelResumesTheWaiterWithOperationAborted) {
+  asio::io_context io(1);
+  Pair pair(io);
+  readiness::ReadyWait ready;
+  std::optional<ReadResult> got;
+  asio::co_spawn(
+      io, [&]() -> Task<void> { got = co_await read_with(ready, pair.ours); }, asio::detached);
+  io.poll();
+  ASSERT_TRUE(ready.waiting());
+  ready.cancel();
+  EXPECT_FALSE(got.has_value());  // not inside cancel()
+  io.poll();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->error, asio::error::operation_aborted);
+  ready.cancel();  // nobody waits: nothing happens
+  io.poll();
+}
+
+// Destroyed with a waiter (a server closed under its reader): the waiter resumes with
+// operation_aborted, as an Asio operation's handler does when its socket goes.
+TEST_F(ReadyWaitTest, DestroyingItResumesItsWaiterWithOperationAborted) {
+  asio::io_context io(1);
+  Pair pair(io);
+  auto ready = std::make_unique<readiness::ReadyWait>(/*moves_between_loops=*/true);
+  std::optional<ReadResult> got;
+  asio::co_spawn(
+      io, [&]() -> Task<void> { got = co_await read_with(*ready, pair.ours); }, asio::detached);
+  io.poll();
+  ASSERT_TRUE(ready->waiting());
+  ready.reset();
+  io.poll();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->error, asio::error::operation_aborted);
+  // Its slot (a server's: kept in a pool) is reused by the next one, on the same socket.
+  readiness::ReadyWait again(/*moves_between_loops=*/true);
+  got.reset();
+  io.restart();  // it ran out of work when the first coroutine ended
+  asio::co_spawn(
+      io, [&]() -> Task<void> { got = co_await read_with(again, pair.ours); }, asio::detached);
+  io.poll();
+  ASSERT_EQ(::send(pair.theirs, "x", 1, 0), 1);
+  for (int i = 0; i < 100 && !got; ++i) io.run_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(text(*got), "x");
+}
+
+// An Asio write waiting for room on the same socket (the relay writing a big result to a
+// slow client while it waits for the client's next request) still completes: its events are
+// handed on to Asio. And the read waiter still wakes for data.
+TEST_F(ReadyWaitTest, AsioOperationsOnTheSameSocketStillComplete) {
+  asio::io_context io(1);
+  Pair pair(io);
+  readiness::ReadyWait ready;
+  std::optional<ReadResult> got;
+  asio::co_spawn(
+      io, [&]() -> Task<void> { got = co_await read_with(ready, pair.ours); }, asio::detached);
+  io.poll();
+  ASSERT_TRUE(ready.waiting());
+  std::vector<std::uint8_t> big(4 << 20, 'b');
+  std::optional<std::size_t> written;
+  asio::async_write(pair.ours, asio::buffer(big), [&](boost::system::error_code ec, std::size_t n) {
+    EXPECT_FALSE(ec);
+    written = n;
+  });
+  io.poll();
+  EXPECT_FALSE(written.has_value());  // the socket's buffer is full: Asio waits for room
+  std::vector<std::uint8_t> sink(256 << 10);
+  std::size_t drained = 0;
+  for (int i = 0; i < 2000 && !written; ++i) {
+    const ssize_t n = ::recv(pair.theirs, sink.data(), sink.size(), MSG_DONTWAIT);
+    if (n > 0) drained += static_cast<std::size_t>(n);
+    io.run_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(written.has_value());
+  EXPECT_EQ(*written, big.size());
+  EXPECT_FALSE(got.has_value());  // room to write is not data to read
+  EXPECT_TRUE(ready.waiting());
+  ASSERT_EQ(::send(pair.theirs, "req", 3, 0), 3);
+  for (int i = 0; i < 100 && !got; ++i) io.run_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(text(*got), "req");
+  while (drained < big.size()) {
+    const ssize_t n = ::recv(pair.theirs, sink.data(), sink.size(), MSG_DONTWAIT);
+    if (n <= 0) break;
+    drained += static_cast<std::size_t>(n);
+  }
+  EXPECT_EQ(drained, big.size());
+}
+
+// A Signal's waiter handed to a ReadyWait (the server reader between transactions) resumes
+// when the socket may be read, and reads for itself.
+TEST_F(ReadyWaitTest, SignalHandsItsWaiterToTheSocketsReadiness) {
+  asio::io_context io(1);
+  Pair pair(io);
+  readiness::mark_drained(pair.ours);  // as after a reply ending in ReadyForQuery
+  Signal signal(io.get_executor());
+  readiness::ReadyWait ready;
+  std::vector<std::string> seen;
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        auto [ec, n] = co_await signal.wait();
+        EXPECT_FALSE(ec);
+        EXPECT_FALSE(signal.take_read().has_value());  // nothing was read for it
+        ReadResult r = co_await read_with(ready, pair.ours);
+        seen.push_back(text(r));
+      },
+      asio::detached);
+  io.poll();
+  ASSERT_TRUE(signal.waiting());
+  EXPECT_TRUE(signal.hand_to(ready, pair.ours));
+  EXPECT_FALSE(signal.waiting());
+  EXPECT_TRUE(ready.waiting());
+  io.poll();
+  EXPECT_TRUE(seen.empty());
+  ASSERT_EQ(::send(pair.theirs, "reply", 5, 0), 5);
+  for (int i = 0; i < 100 && seen.empty(); ++i) io.run_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(seen, (std::vector<std::string>{"reply"}));
+}
+
+// Where data may already be there, hand_to() notifies instead: the waiter reads at once.
+TEST_F(ReadyWaitTest, HandToNotifiesWhenDataMayBeThere) {
+  asio::io_context io(1);
+  Pair pair(io);
+  Signal signal(io.get_executor());
+  readiness::ReadyWait ready;
+  bool woken = false;
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        (void)co_await signal.wait();
+        woken = true;
+      },
+      asio::detached);
+  io.poll();
+  ASSERT_TRUE(readiness::will_speculate(pair.ours));  // never found empty yet
+  EXPECT_FALSE(signal.hand_to(ready, pair.ours));
+  EXPECT_FALSE(ready.waiting());
+  io.poll();
+  EXPECT_TRUE(woken);
+}
+
+// A socket that moves to another loop (a server lent to a client of another worker) is
+// waited on there: the slot is bound again at the first wait.
+TEST_F(ReadyWaitTest, ASocketMovedToAnotherLoopIsWaitedOnThere) {
+  asio::io_context first(1);
+  asio::io_context second(1);
+  Pair pair(first);
+  readiness::ReadyWait ready(/*moves_between_loops=*/true);
+  std::optional<ReadResult> got;
+  auto read_once = [&](asio::io_context& io) {
+    got.reset();
+    asio::co_spawn(
+        io, [&]() -> Task<void> { got = co_await read_with(ready, pair.ours); }, asio::detached);
+    io.poll();
+    EXPECT_TRUE(ready.waiting());
+    EXPECT_EQ(::send(pair.theirs, "hi", 2, 0), 2);
+    for (int i = 0; i < 100 && !got; ++i) io.run_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(text(*got), "hi");
+    readiness::mark_drained(pair.ours);
+  };
+  read_once(first);
+  const unsigned modes = readiness::non_blocking_modes(pair.ours);
+  boost::system::error_code ec;
+  const int fd = pair.ours.release(ec);
+  Socket moved(second.get_executor());
+  assign_released(moved, AF_UNIX, fd, modes, ec);
+  ASSERT_FALSE(ec);
+  pair.ours = std::move(moved);
+  readiness::mark_drained(pair.ours);
+  read_once(second);
+}
+
+}  // namespace
+}  // namespace reservoir::proxy
