@@ -98,7 +98,7 @@ void mark_sole_descriptor(Socket& socket) {
 
 namespace {
 
-// Slots by fd, sized once to the soft fd limit at the first use.
+// Slots by fd, sized once to the soft fd limit when the first ReadyWait is made.
 struct SlotTable {
   SlotTable() {
     rlimit limit{};
@@ -116,6 +116,8 @@ SlotTable& slot_table() {
   static SlotTable table;
   return table;
 }
+// The same table, for dispatch_ready(), which runs only once some bind() has made it.
+std::atomic<const SlotTable*> made_table{nullptr};
 
 // The reactors whose sockets this thread has bound (a worker: its loop's one), as bind() saw
 // them. Only their events are looked at; the interrupter and the timer are the two
@@ -142,18 +144,20 @@ void know_reactor(Reactor* reactor) {
 
 }  // namespace
 
-bool ReadyWait::usable(Socket& socket) {
-  return static_cast<unsigned>(socket.native_handle()) < slot_table().size &&
-         state_of(socket) != nullptr;
+std::size_t ReadyWait::make_table() {
+  made_table.store(&slot_table(), std::memory_order_release);
+  return slot_table().size;
 }
 
 bool ReadyWait::bind(Socket& socket) {
   DescriptorState* state = state_of(socket);
   const int fd = socket.native_handle();
+  Slot& slot = *slot_;
+  if (slot.fd == fd && state != nullptr && slot.state.load(std::memory_order_relaxed) == state) {
+    return true;  // bound already: the usual case
+  }
   SlotTable& table = slot_table();
   if (state == nullptr || static_cast<unsigned>(fd) >= table.size) return false;
-  Slot& slot = *slot_;
-  if (slot.state.load(std::memory_order_relaxed) == state && slot.fd == fd) return true;
   if (slot.fd >= 0 && slot.fd != fd) {
     Slot* mine = &slot;
     table.slots[static_cast<std::size_t>(slot.fd)].compare_exchange_strong(mine, nullptr);
@@ -186,7 +190,7 @@ int dispatch_ready(int epoll_fd, epoll_event* events, int n) {
     if (k.epoll_fd == epoll_fd) reactor = &k;
   }
   if (reactor == nullptr) return n;
-  const SlotTable& table = slot_table();
+  const SlotTable& table = *made_table.load(std::memory_order_acquire);
   int kept = 0;
   for (int i = 0; i < n; ++i) {
     const epoll_event event = events[i];
@@ -236,7 +240,7 @@ void mark_drained(Socket&) {}
 unsigned non_blocking_modes(Socket&) { return 0; }
 bool restore_non_blocking(Socket&, unsigned) { return false; }
 
-bool ReadyWait::usable(Socket&) { return false; }
+std::size_t ReadyWait::make_table() { return 0; }
 bool ReadyWait::bind(Socket&) { return false; }
 void ReadyWait::unbind() {}
 int dispatch_ready(int, epoll_event*, int n) { return n; }
@@ -252,18 +256,24 @@ ReadyWait::Slot* free_slots = nullptr;
 }  // namespace
 
 ReadyWait::ReadyWait(bool moves_between_loops) : pooled_(moves_between_loops) {
+  if (table_size_.load(std::memory_order_relaxed) == 0) {
+    table_size_.store(make_table(), std::memory_order_relaxed);
+  }
   if (pooled_) {
     std::lock_guard lock(slot_pool_lock);
     if (free_slots != nullptr) slot_ = std::exchange(free_slots, free_slots->next_free);
   }
-  if (slot_ == nullptr) slot_ = new Slot;  // NOLINT: owned here, or by the pool (see above)
+  if (slot_ == nullptr) {
+    slot_ = pooled_ ? new Slot  // NOLINT: the pool's from now on (see above)
+                    : new (&own_) Slot;
+  }
 }
 
 ReadyWait::~ReadyWait() {
   cancel();
   unbind();
   if (!pooled_) {
-    delete slot_;
+    slot_->~Slot();
     return;
   }
   slot_->handler.drop();

@@ -85,8 +85,11 @@ class ReadyWait {
   ReadyWait& operator=(const ReadyWait&) = delete;
 
   // Whether `socket` can be waited on this way: the shim is active, and the fd is below the
-  // soft fd limit the process had at its first wait.
-  static bool usable(Socket& socket);
+  // soft fd limit the process had when its first ReadyWait was made (false before that).
+  static bool usable(Socket& socket) {
+    return static_cast<unsigned>(socket.native_handle()) <
+           table_size_.load(std::memory_order_relaxed);
+  }
 
   // Suspends until `socket` may be readable (data, end of stream or an error): the waiter
   // resumes inside the epoll wake-up that reported it, with no error and 0, or later with
@@ -128,8 +131,13 @@ class ReadyWait {
   // is not already; false where it cannot be waited on (closed, or its fd beyond the table).
   bool bind(Socket& socket);
   void unbind();
+  static std::size_t make_table();  // the table's size (0 where the shim is inactive)
   Slot* slot_ = nullptr;
   bool pooled_ = false;
+  // A slot of its own, where it does not move between loops: no allocation per client.
+  alignas(Slot) std::byte own_[sizeof(Slot)];
+  // Slots in the fd table; 0 where the shim is inactive (nothing is usable then).
+  inline static std::atomic<std::size_t> table_size_{0};
 };
 
 // Called by the process's epoll_wait() with what the kernel reported on `epoll_fd`: resumes

@@ -58,8 +58,8 @@ class ReadyWaitTest : public ::testing::Test {
 TEST_F(ReadyWaitTest, WaiterResumesForEachArrivalAndReadsIt) {
   asio::io_context io(1);
   Pair pair(io);
-  ASSERT_TRUE(readiness::ReadyWait::usable(pair.ours));
   readiness::ReadyWait ready;
+  ASSERT_TRUE(readiness::ReadyWait::usable(pair.ours));
   std::vector<std::string> seen;
   asio::co_spawn(
       io,
