@@ -283,11 +283,14 @@ ReadyWait::~ReadyWait() {
 }
 
 void ReadyWait::take(HandlerSlot& from, Socket& socket) {
-  if (!bind(socket)) {
-    from.post(socket.get_executor(), asio::error::bad_descriptor);
-    return;
-  }
   from.move_to(slot_->handler);
+  arm(socket);
+}
+
+void ReadyWait::arm(Socket& socket) {
+  if (!bind(socket)) return slot_->handler.post(socket.get_executor(), asio::error::bad_descriptor);
+  // An event that came while nobody waited left only Asio's flag: no new edge will come.
+  if (will_speculate(socket)) return slot_->handler.post(*slot_->executor);
   slot_->armed.store(true, std::memory_order_release);
 }
 

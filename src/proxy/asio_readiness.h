@@ -93,16 +93,14 @@ class ReadyWait {
 
   // Suspends until `socket` may be readable (data, end of stream or an error): the waiter
   // resumes inside the epoll wake-up that reported it, with no error and 0, or later with
-  // operation_aborted after cancel(). Only where usable(socket); one waiter at a time.
+  // operation_aborted after cancel(). Where the socket may be readable already (it was not
+  // found empty since its last event), the waiter resumes at once, from the executor's
+  // queue. Only where usable(socket); one waiter at a time.
   auto wait(Socket& socket) {
     return asio::async_initiate<decltype(nothrow), void(boost::system::error_code, std::size_t)>(
         [this, &socket](auto handler) {
           slot_->handler.store(std::move(handler));
-          if (!bind(socket)) {
-            slot_->handler.post(socket.get_executor(), asio::error::bad_descriptor);
-            return;
-          }
-          slot_->armed.store(true, std::memory_order_release);
+          arm(socket);
         },
         nothrow);
   }
@@ -131,6 +129,8 @@ class ReadyWait {
   // is not already; false where it cannot be waited on (closed, or its fd beyond the table).
   bool bind(Socket& socket);
   void unbind();
+  // Binds, then waits for the handler stored in the slot, or posts it (see wait()).
+  void arm(Socket& socket);
   static std::size_t make_table();  // the table's size (0 where the shim is inactive)
   Slot* slot_ = nullptr;
   bool pooled_ = false;
