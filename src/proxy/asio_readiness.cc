@@ -184,6 +184,16 @@ void ReadyWait::unbind() {
   slot.state.store(nullptr, std::memory_order_relaxed);
 }
 
+void ReadyWait::arm(Socket& socket) {
+  if (!bind(socket)) return slot_->handler.post(socket.get_executor(), asio::error::bad_descriptor);
+  // An event that came while nobody waited left only Asio's flag: no new edge will come.
+  auto* state = static_cast<DescriptorState*>(slot_->state.load(std::memory_order_relaxed));
+  if ((state->*member(SpeculativeTag{}))[Reactor::read_op]) {
+    return slot_->handler.post(*slot_->executor);
+  }
+  slot_->armed.store(true, std::memory_order_release);
+}
+
 int dispatch_ready(int epoll_fd, epoll_event* events, int n) {
   const KnownReactor* reactor = nullptr;
   for (const KnownReactor& k : known_reactors) {
@@ -241,6 +251,9 @@ unsigned non_blocking_modes(Socket&) { return 0; }
 bool restore_non_blocking(Socket&, unsigned) { return false; }
 
 std::size_t ReadyWait::make_table() { return 0; }
+void ReadyWait::arm(Socket& socket) {
+  slot_->handler.post(socket.get_executor(), asio::error::bad_descriptor);  // never usable()
+}
 bool ReadyWait::bind(Socket&) { return false; }
 void ReadyWait::unbind() {}
 int dispatch_ready(int, epoll_event*, int n) { return n; }
@@ -285,13 +298,6 @@ ReadyWait::~ReadyWait() {
 void ReadyWait::take(HandlerSlot& from, Socket& socket) {
   from.move_to(slot_->handler);
   arm(socket);
-}
-
-void ReadyWait::arm(Socket& socket) {
-  if (!bind(socket)) return slot_->handler.post(socket.get_executor(), asio::error::bad_descriptor);
-  // An event that came while nobody waited left only Asio's flag: no new edge will come.
-  if (will_speculate(socket)) return slot_->handler.post(*slot_->executor);
-  slot_->armed.store(true, std::memory_order_release);
 }
 
 void ReadyWait::cancel() {
