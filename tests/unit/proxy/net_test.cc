@@ -15,27 +15,13 @@
 #include <thread>
 
 #include "proxy/asio_readiness.h"
+#include "socket_pair.h"
 
 namespace reservoir::proxy {
 namespace {
 
-struct Pair {
-  Socket ours;
-  int theirs = -1;
-  explicit Pair(asio::io_context& io) : ours(io) {
-    int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    ours.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), fds[0]);
-    boost::system::error_code ec;
-    ours.non_blocking(true, ec);
-    theirs = fds[1];
-  }
-  ~Pair() {
-    if (theirs >= 0) ::close(theirs);
-  }
-};
-
-std::uint8_t byte_at(std::size_t i) { return static_cast<std::uint8_t>((i * 131 + 7) % 251); }
+using testing::byte_at;
+using testing::Pair;
 
 // Sends `total` bytes in bursts of random size with random pauses, like a client's queries.
 void send_bursts(int fd, std::size_t total, unsigned seed) {

@@ -14,25 +14,13 @@
 
 #include "proxy/asio_readiness.h"
 #include "proxy/net.h"
+#include "socket_pair.h"
 
 namespace reservoir::proxy {
 namespace {
 
-struct Pair {
-  Socket ours;
-  int theirs = -1;
-  explicit Pair(asio::io_context& io) : ours(io) {
-    int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    ours.assign(asio::generic::stream_protocol(AF_UNIX, SOCK_STREAM), fds[0]);
-    boost::system::error_code ec;
-    ours.non_blocking(true, ec);
-    theirs = fds[1];
-  }
-  ~Pair() {
-    if (theirs >= 0) ::close(theirs);
-  }
-};
+using testing::byte_at;
+using testing::Pair;
 
 std::string text(const ReadResult& r) {
   return std::string(reinterpret_cast<const char*>(r.bytes.data()), r.bytes.size());
@@ -46,6 +34,15 @@ Task<ReadResult> read_with(readiness::ReadyWait& ready, Socket& socket) {
     start = e ? ReadStart{ReadResult{e, {}}} : read_now(socket);
   }
   co_return *start.result;
+}
+
+// Starts read_with() in a coroutine that keeps its result in `got`, and runs the loop until
+// the coroutine waits.
+void start_read(asio::io_context& io, readiness::ReadyWait& ready, Socket& socket,
+                std::optional<ReadResult>& got) {
+  asio::co_spawn(
+      io, [&]() -> Task<void> { got = co_await read_with(ready, socket); }, asio::detached);
+  io.poll();
 }
 
 class ReadyWaitTest : public ::testing::Test {
@@ -104,9 +101,7 @@ TEST_F(ReadyWaitTest, CancelResumesTheWaiterWithOperationAborted) {
   Pair pair(io);
   readiness::ReadyWait ready;
   std::optional<ReadResult> got;
-  asio::co_spawn(
-      io, [&]() -> Task<void> { got = co_await read_with(ready, pair.ours); }, asio::detached);
-  io.poll();
+  start_read(io, ready, pair.ours, got);
   ASSERT_TRUE(ready.waiting());
   ready.cancel();
   EXPECT_FALSE(got.has_value());  // not inside cancel()
@@ -124,9 +119,7 @@ TEST_F(ReadyWaitTest, DestroyingItResumesItsWaiterWithOperationAborted) {
   Pair pair(io);
   auto ready = std::make_unique<readiness::ReadyWait>(/*moves_between_loops=*/true);
   std::optional<ReadResult> got;
-  asio::co_spawn(
-      io, [&]() -> Task<void> { got = co_await read_with(*ready, pair.ours); }, asio::detached);
-  io.poll();
+  start_read(io, *ready, pair.ours, got);
   ASSERT_TRUE(ready->waiting());
   ready.reset();
   io.poll();
@@ -136,9 +129,7 @@ TEST_F(ReadyWaitTest, DestroyingItResumesItsWaiterWithOperationAborted) {
   readiness::ReadyWait again(/*moves_between_loops=*/true);
   got.reset();
   io.restart();  // it ran out of work when the first coroutine ended
-  asio::co_spawn(
-      io, [&]() -> Task<void> { got = co_await read_with(again, pair.ours); }, asio::detached);
-  io.poll();
+  start_read(io, again, pair.ours, got);
   ASSERT_EQ(::send(pair.theirs, "x", 1, 0), 1);
   for (int i = 0; i < 100 && !got; ++i) io.run_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(got.has_value());
@@ -153,9 +144,7 @@ TEST_F(ReadyWaitTest, AsioOperationsOnTheSameSocketStillComplete) {
   Pair pair(io);
   readiness::ReadyWait ready;
   std::optional<ReadResult> got;
-  asio::co_spawn(
-      io, [&]() -> Task<void> { got = co_await read_with(ready, pair.ours); }, asio::detached);
-  io.poll();
+  start_read(io, ready, pair.ours, got);
   ASSERT_TRUE(ready.waiting());
   std::vector<std::uint8_t> big(4 << 20, 'b');
   std::optional<std::size_t> written;
@@ -251,9 +240,7 @@ TEST_F(ReadyWaitTest, ASocketMovedToAnotherLoopIsWaitedOnThere) {
   std::optional<ReadResult> got;
   auto read_once = [&](asio::io_context& io) {
     got.reset();
-    asio::co_spawn(
-        io, [&]() -> Task<void> { got = co_await read_with(ready, pair.ours); }, asio::detached);
-    io.poll();
+    start_read(io, ready, pair.ours, got);
     EXPECT_TRUE(ready.waiting());
     EXPECT_EQ(::send(pair.theirs, "hi", 2, 0), 2);
     for (int i = 0; i < 100 && !got; ++i) io.run_for(std::chrono::milliseconds(10));
@@ -272,8 +259,6 @@ TEST_F(ReadyWaitTest, ASocketMovedToAnotherLoopIsWaitedOnThere) {
   readiness::mark_drained(pair.ours);
   read_once(second);
 }
-
-std::uint8_t byte_at(std::size_t i) { return static_cast<std::uint8_t>((i * 131 + 7) % 251); }
 
 // Many sockets at once, as a worker has: a peer thread sends each one its bytes in random
 // bursts and reads what each writes back (an Asio write of 256 KiB per socket, running while
