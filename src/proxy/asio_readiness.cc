@@ -7,7 +7,6 @@
 #include <boost/version.hpp>
 #include <memory>
 #include <mutex>
-#include <vector>
 
 #if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(BOOST_ASIO_DISABLE_EPOLL)
@@ -98,7 +97,17 @@ void mark_sole_descriptor(Socket& socket) {
 
 namespace {
 
-// Slots by fd, sized once to the soft fd limit when the first ReadyWait is made.
+// The reactor whose epoll set an fd is: the two registrations there that are not descriptor
+// states (its interrupter and its timer). Set at the first bind() of one of its sockets,
+// cleared when its loop is destroyed (ReactorWatch), so that dispatch_ready() looks only at
+// the events of live reactors it knows, and never takes another pointer for a descriptor
+// state.
+struct ReactorEntry {
+  std::atomic<const void*> interrupter{nullptr};
+  std::atomic<const void*> timer{nullptr};
+};
+
+// Slots, and reactors, by fd; sized once to the soft fd limit when the first ReadyWait is made.
 struct SlotTable {
   SlotTable() {
     rlimit limit{};
@@ -108,38 +117,48 @@ struct SlotTable {
     }
     size = std::min<std::size_t>(n, std::size_t{1} << 20);
     slots = std::make_unique<std::atomic<ReadyWait::Slot*>[]>(size);
+    reactors = std::make_unique<ReactorEntry[]>(size);
   }
   std::size_t size = 0;
   std::unique_ptr<std::atomic<ReadyWait::Slot*>[]> slots;
+  std::unique_ptr<ReactorEntry[]> reactors;
 };
 SlotTable& slot_table() {
   static SlotTable table;
   return table;
 }
-// The same table, for dispatch_ready(), which runs only once some bind() has made it.
+// The same table, for dispatch_ready(): null until the first ReadyWait made it.
 std::atomic<const SlotTable*> made_table{nullptr};
 
-// The reactors whose sockets this thread has bound (a worker: its loop's one), as bind() saw
-// them. Only their events are looked at; the interrupter and the timer are the two
-// registrations in a reactor's epoll set that are not descriptor states.
-struct KnownReactor {
+// A service of each loop whose sockets were bound: its shutdown, when the loop is destroyed
+// (before the reactor, which was made earlier), forgets the reactor's entry.
+class ReactorWatch : public asio::execution_context::service {
+ public:
+  using key_type = ReactorWatch;
+  static inline asio::execution_context::id id;
+  explicit ReactorWatch(asio::execution_context& loop) : service(loop) {}
   int epoll_fd = -1;
-  const void* interrupter = nullptr;
-  const void* timer = nullptr;
-};
-thread_local std::vector<KnownReactor> known_reactors;
 
-void know_reactor(Reactor* reactor) {
-  const int epoll_fd = reactor->*member(EpollFdTag{});
-  const KnownReactor known{epoll_fd, &(reactor->*member(InterrupterTag{})),
-                           &(reactor->*member(TimerFdTag{}))};
-  for (KnownReactor& k : known_reactors) {
-    if (k.epoll_fd == epoll_fd) {
-      k = known;  // (an fd number reused by a later loop)
-      return;
-    }
+ private:
+  void shutdown() override {
+    if (epoll_fd < 0) return;
+    ReactorEntry& entry = slot_table().reactors[static_cast<std::size_t>(epoll_fd)];
+    entry.interrupter.store(nullptr, std::memory_order_relaxed);
+    entry.timer.store(nullptr, std::memory_order_relaxed);
+    epoll_fd = -1;
   }
-  known_reactors.push_back(known);
+};
+
+void know_reactor(Reactor* reactor, asio::execution_context& loop) {
+  const int epoll_fd = reactor->*member(EpollFdTag{});
+  SlotTable& table = slot_table();
+  if (static_cast<unsigned>(epoll_fd) >= table.size) return;
+  ReactorEntry& entry = table.reactors[static_cast<std::size_t>(epoll_fd)];
+  const void* interrupter = &(reactor->*member(InterrupterTag{}));
+  if (entry.interrupter.load(std::memory_order_relaxed) == interrupter) return;  // known
+  asio::use_service<ReactorWatch>(loop).epoll_fd = epoll_fd;
+  entry.timer.store(&(reactor->*member(TimerFdTag{})), std::memory_order_relaxed);
+  entry.interrupter.store(interrupter, std::memory_order_release);
 }
 
 }  // namespace
@@ -169,7 +188,7 @@ bool ReadyWait::bind(Socket& socket) {
   slot.state.store(state, std::memory_order_relaxed);
   slot.executor.emplace(socket.get_executor());
   table.slots[static_cast<std::size_t>(fd)].store(&slot, std::memory_order_release);
-  know_reactor(reactor);
+  know_reactor(reactor, socket.get_executor().context());
   return true;
 }
 
@@ -194,20 +213,32 @@ void ReadyWait::arm(Socket& socket) {
   slot_->armed.store(true, std::memory_order_release);
 }
 
+int reactor_epoll_fd(Socket& socket) {
+  DescriptorState* state = state_of(socket);
+  return state == nullptr ? -1 : (state->*member(OwnerTag{}))->*member(EpollFdTag{});
+}
+
+bool watches_reactor(int epoll_fd) {
+  const SlotTable* made = made_table.load(std::memory_order_acquire);
+  return made != nullptr && static_cast<unsigned>(epoll_fd) < made->size &&
+         made->reactors[static_cast<std::size_t>(epoll_fd)].interrupter.load() != nullptr;
+}
+
 int dispatch_ready(int epoll_fd, epoll_event* events, int n) {
-  const KnownReactor* reactor = nullptr;
-  for (const KnownReactor& k : known_reactors) {
-    if (k.epoll_fd == epoll_fd) reactor = &k;
-  }
-  if (reactor == nullptr) return n;
-  const SlotTable& table = *made_table.load(std::memory_order_acquire);
+  const SlotTable* made = made_table.load(std::memory_order_acquire);
+  if (made == nullptr || static_cast<unsigned>(epoll_fd) >= made->size) return n;
+  const SlotTable& table = *made;
+  const ReactorEntry& reactor = table.reactors[static_cast<std::size_t>(epoll_fd)];
+  const void* interrupter = reactor.interrupter.load(std::memory_order_acquire);
+  if (interrupter == nullptr) return n;  // not a reactor with bound sockets
+  const void* timer = reactor.timer.load(std::memory_order_relaxed);
   int kept = 0;
   for (int i = 0; i < n; ++i) {
     const epoll_event event = events[i];
     const void* ptr = event.data.ptr;
     ReadyWait::Slot* slot = nullptr;
     auto* state = static_cast<DescriptorState*>(event.data.ptr);
-    if (ptr != reactor->interrupter && ptr != reactor->timer) {
+    if (ptr != interrupter && ptr != timer) {
       const auto fd = static_cast<unsigned>(state->*member(DescriptorTag{}));
       if (fd < table.size) slot = table.slots[fd].load(std::memory_order_acquire);
     }
@@ -257,6 +288,8 @@ void ReadyWait::arm(Socket& socket) {
 bool ReadyWait::bind(Socket&) { return false; }
 void ReadyWait::unbind() {}
 int dispatch_ready(int, epoll_event*, int n) { return n; }
+int reactor_epoll_fd(Socket&) { return -1; }
+bool watches_reactor(int) { return false; }
 #endif
 
 // ---- ReadyWait: the same everywhere ----

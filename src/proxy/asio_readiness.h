@@ -140,6 +140,12 @@ class ReadyWait {
   inline static std::atomic<std::size_t> table_size_{0};
 };
 
+// The epoll fd of the reactor `socket` is registered with (-1 where the shim is inactive), and
+// whether dispatch_ready() looks at that epoll set's events: only while its loop lives and
+// after a ReadyWait bound one of its sockets. For tests.
+int reactor_epoll_fd(Socket& socket);
+bool watches_reactor(int epoll_fd);
+
 // Called by the process's epoll_wait() with what the kernel reported on `epoll_fd`: resumes
 // the ReadyWait waiters among them and drops the events Asio has no use for. Returns how many
 // events are left for the caller, at the front of `events`.

@@ -355,5 +355,37 @@ TEST_F(ReadyWaitTest, ManySocketsEveryByteArrivesAndAsioWritesComplete) {
   }
 }
 
+// A loop's reactor is watched from the first wait on one of its sockets until the loop is
+// destroyed; then its epoll fd, which the next loop may get, is not taken for the old one's
+// (whose interrupter and timer, taken for descriptor states, would be read out of bounds).
+TEST_F(ReadyWaitTest, ADestroyedLoopsReactorIsForgotten) {
+  int epoll_fd = -1;
+  {
+    asio::io_context io(1);
+    Pair pair(io);
+    readiness::ReadyWait ready;
+    epoll_fd = readiness::reactor_epoll_fd(pair.ours);
+    ASSERT_GE(epoll_fd, 0);
+    std::optional<ReadResult> got;
+    start_read(io, ready, pair.ours, got);
+    ASSERT_TRUE(ready.waiting());
+    EXPECT_TRUE(readiness::watches_reactor(epoll_fd));
+    ready.cancel();
+    io.poll();
+  }
+  EXPECT_FALSE(readiness::watches_reactor(epoll_fd));
+  asio::io_context next(1);
+  Pair pair(next);
+  EXPECT_FALSE(readiness::watches_reactor(readiness::reactor_epoll_fd(pair.ours)));
+  // Its own events pass through untouched until one of its sockets is waited on.
+  std::optional<std::size_t> got;
+  std::array<char, 8> buf{};
+  pair.ours.async_read_some(asio::buffer(buf),
+                            [&](boost::system::error_code, std::size_t n) { got = n; });
+  ASSERT_EQ(::send(pair.theirs, "abc", 3, 0), 3);
+  for (int i = 0; i < 100 && !got; ++i) next.run_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(got, std::optional<std::size_t>(3));
+}
+
 }  // namespace
 }  // namespace reservoir::proxy
