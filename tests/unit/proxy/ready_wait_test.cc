@@ -45,6 +45,18 @@ void start_read(asio::io_context& io, readiness::ReadyWait& ready, Socket& socke
   io.poll();
 }
 
+// A loop, a socket pair, and a reader already waiting on the socket's ReadyWait.
+struct WaitingReader {
+  asio::io_context io{1};
+  Pair pair{io};
+  readiness::ReadyWait ready;
+  std::optional<ReadResult> got;
+  WaitingReader() {
+    start_read(io, ready, pair.ours, got);
+    EXPECT_TRUE(ready.waiting());
+  }
+};
+
 class ReadyWaitTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -97,12 +109,8 @@ TEST_F(ReadyWaitTest, WaiterResumesForEachArrivalAndReadsIt) {
 
 // cancel() resumes the waiter with operation_aborted, from the loop's queue.
 TEST_F(ReadyWaitTest, CancelResumesTheWaiterWithOperationAborted) {
-  asio::io_context io(1);
-  Pair pair(io);
-  readiness::ReadyWait ready;
-  std::optional<ReadResult> got;
-  start_read(io, ready, pair.ours, got);
-  ASSERT_TRUE(ready.waiting());
+  WaitingReader w;
+  auto& [io, pair, ready, got] = w;
   ready.cancel();
   EXPECT_FALSE(got.has_value());  // not inside cancel()
   io.poll();
@@ -140,12 +148,8 @@ TEST_F(ReadyWaitTest, DestroyingItResumesItsWaiterWithOperationAborted) {
 // slow client while it waits for the client's next request) still completes: its events are
 // handed on to Asio. And the read waiter still wakes for data.
 TEST_F(ReadyWaitTest, AsioOperationsOnTheSameSocketStillComplete) {
-  asio::io_context io(1);
-  Pair pair(io);
-  readiness::ReadyWait ready;
-  std::optional<ReadResult> got;
-  start_read(io, ready, pair.ours, got);
-  ASSERT_TRUE(ready.waiting());
+  WaitingReader w;
+  auto& [io, pair, ready, got] = w;
   std::vector<std::uint8_t> big(4 << 20, 'b');
   std::optional<std::size_t> written;
   asio::async_write(pair.ours, asio::buffer(big), [&](boost::system::error_code ec, std::size_t n) {
