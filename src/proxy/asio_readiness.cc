@@ -123,8 +123,10 @@ struct SlotTable {
   std::unique_ptr<std::atomic<ReadyWait::Slot*>[]> slots;
   std::unique_ptr<ReactorEntry[]> reactors;
 };
+// Never destroyed: a loop destroyed during the process's exit (after static destructors have
+// begun) still forgets its reactor here, and slots are never freed either.
 SlotTable& slot_table() {
-  static SlotTable table;
+  static SlotTable& table = *new SlotTable;  // NOLINT: deliberately never deleted
   return table;
 }
 // The same table, for dispatch_ready(): null until the first ReadyWait made it.
