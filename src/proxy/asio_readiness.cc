@@ -183,14 +183,11 @@ bool ReadyWait::bind(Socket& socket) {
     Slot* mine = &slot;
     table.slots[static_cast<std::size_t>(slot.fd)].compare_exchange_strong(mine, nullptr);
   }
-  Reactor* reactor = state->*member(OwnerTag{});
-  const int epoll_fd = reactor->*member(EpollFdTag{});
   slot.fd = fd;
-  slot.epoll_fd.store(epoll_fd, std::memory_order_relaxed);
   slot.state.store(state, std::memory_order_relaxed);
   slot.executor.emplace(socket.get_executor());
   table.slots[static_cast<std::size_t>(fd)].store(&slot, std::memory_order_release);
-  know_reactor(reactor, socket.get_executor().context());
+  know_reactor(state->*member(OwnerTag{}), socket.get_executor().context());
   return true;
 }
 
@@ -201,7 +198,6 @@ void ReadyWait::unbind() {
     slot_table().slots[static_cast<std::size_t>(slot.fd)].compare_exchange_strong(mine, nullptr);
   }
   slot.fd = -1;
-  slot.epoll_fd.store(-1, std::memory_order_relaxed);
   slot.state.store(nullptr, std::memory_order_relaxed);
 }
 
@@ -244,10 +240,10 @@ int dispatch_ready(int epoll_fd, epoll_event* events, int n) {
       const auto fd = static_cast<unsigned>(state->*member(DescriptorTag{}));
       if (fd < table.size) slot = table.slots[fd].load(std::memory_order_acquire);
     }
-    // Armed is read first: a slot armed on another loop has by then been bound there.
+    // Armed is read first: a slot armed on another loop has by then been bound to a
+    // descriptor state of that loop's reactor, which is not this event's.
     const bool armed = slot != nullptr && slot->armed.load(std::memory_order_acquire);
-    if (slot == nullptr || slot->epoll_fd.load(std::memory_order_relaxed) != epoll_fd ||
-        slot->state.load(std::memory_order_relaxed) != state) {
+    if (slot == nullptr || slot->state.load(std::memory_order_relaxed) != state) {
       events[kept++] = event;  // not a ReadyWait's socket: Asio's as ever
       continue;
     }

@@ -71,7 +71,7 @@ void mark_sole_descriptor(Socket& socket);
 // before. A spurious wake-up is possible (a descriptor state reused by another socket of the
 // same fd number); the waiter's read then finds nothing and it waits again.
 //
-// Servers move between workers: the binding (fd, descriptor state, epoll set) is made again
+// Servers move between workers: the binding (fd, Asio's descriptor state) is made again
 // at the first wait on the new worker. The slot of a socket that moves (`moves_between_loops`)
 // is never freed, only reused, since a worker still looking at an old event may read it; a
 // client's stays on its worker and is freed with it.
@@ -116,7 +116,6 @@ class ReadyWait {
   // What dispatch_ready() and the slot pool see (defined here so that wait() stays inline).
   struct Slot {
     std::atomic<bool> armed{false};
-    std::atomic<int> epoll_fd{-1};      // the epoll set of the reactor it is bound to
     std::atomic<void*> state{nullptr};  // Asio's descriptor state of the socket
     int fd = -1;
     std::optional<Executor> executor;  // where cancel() posts the waiter
