@@ -187,6 +187,9 @@ class MessageScanner {
   static bool status_valid(char status) { return status == 'I' || status == 'T' || status == 'E'; }
   // Stores and returns the error for a ReadyForQuery status that is none of I, T, E.
   Status bad_status(char status);
+  // scan()'s loop over whole messages (see its definition).
+  template <class F>
+  std::size_t scan_whole(const std::uint8_t* p, std::size_t n, std::size_t i, F& on_message_start);
   // Counts the message and shows it to the caller's callback.
   template <class F>
   void announce(const MessageHeader& h, F& on_message_start) {
@@ -217,13 +220,18 @@ class MessageScanner {
 
 template <class F>
 Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
-  if (error_) return *error_;
+  if (error_) [[unlikely]]
+    return *error_;
   completed_ = 0;
   last_end_ = 0;
   const std::uint8_t* p = chunk.data();
   const std::size_t n = chunk.size();
   std::size_t i = 0;
   while (i < n) {
+    if (header_have_ == 0 && body_left_ == 0) {  // the usual case: whole messages
+      i = scan_whole(p, n, i, on_message_start);
+      if (i == n) break;
+    }
     if (body_left_ > 0) {  // skip (the rest of) a body
       const std::size_t take = std::min<std::size_t>(body_left_, n - i);
       if (want_status_) {
@@ -236,24 +244,12 @@ Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
       if (body_left_ == 0) finish_message(i);
       continue;
     }
+    // A message that does not end in this chunk, or one scan_whole() would not take.
     MessageHeader h;
-    if (header_have_ == 0 && n - i >= kHeaderSize) {  // fast path: whole header in chunk
+    if (header_have_ == 0 && n - i >= kHeaderSize) {  // its whole header is here
       h.type = static_cast<char>(p[i]);
       h.length = load_be32(p + i + 1);
       h.offset = i;
-      const std::size_t end = i + 1 + std::size_t(h.length);
-      // (A ReadyForQuery with a bad status takes the slow path, which reports it.)
-      if (end <= n && header_valid(h) &&
-          (!backend_ || h.type != kReadyForQueryType ||
-           status_valid(static_cast<char>(p[i + kHeaderSize])))) {
-        // The whole message is in the chunk: header and body in one step.
-        h.end = end;
-        announce(h, on_message_start);
-        if (h.type == kReadyForQueryType) pending_status_ = static_cast<char>(p[i + kHeaderSize]);
-        i = end;
-        finish_message(i);
-        continue;
-      }
       i += kHeaderSize;
     } else {  // header split across chunks: carry its bytes over
       const std::size_t take = std::min(kHeaderSize - header_have_, n - i);
@@ -274,6 +270,47 @@ Status MessageScanner::scan(ByteView chunk, F&& on_message_start) {
     if (body_left_ == 0) finish_message(i);
   }
   return Ok{};
+}
+
+// From offset `i`, at a message boundary: every message that is whole in the chunk, header
+// and body, and valid, announced in order; returns the offset of the first that is not (or
+// n). The summary is kept in registers and stored once: this loop is the relay's per-message
+// cost, and the callback would otherwise make every field a store per message.
+template <class F>
+std::size_t MessageScanner::scan_whole(const std::uint8_t* p, std::size_t n, std::size_t i,
+                                       F& on_message_start) {
+  std::size_t count = 0;
+  char type = 0;
+  char status = ready_status_;
+  while (n - i >= kHeaderSize) {
+    MessageHeader h;
+    h.type = static_cast<char>(p[i]);
+    h.length = load_be32(p + i + 1);
+    h.offset = i;
+    h.end = i + 1 + std::size_t(h.length);
+    if (h.end > n || !header_valid(h)) break;
+    if (h.type == kReadyForQueryType) {  // header_valid(): its length is 5; the status ends it
+      const char s = static_cast<char>(p[h.end - 1]);
+      if (backend_ && !status_valid(s)) break;  // the general path reports it
+      status = s;
+    }
+    if constexpr (std::is_invocable_v<F&, const MessageHeader&>) {
+      on_message_start(h);
+    } else {
+      on_message_start(h.type, h.length, h.offset);
+    }
+    type = h.type;
+    i = h.end;
+    ++count;
+  }
+  if (count > 0) {
+    messages_seen_ += count;
+    completed_ += count;
+    last_end_ = i;
+    current_type_ = last_type_ = type;
+    ready_status_ = pending_status_ = status;
+  }
+  return i;
 }
 
 }  // namespace reservoir::protocol

@@ -152,7 +152,7 @@ ByteView PreparedRelay::client_input(ByteView chunk) {
   return chunk;
 }
 
-ByteView PreparedRelay::to_server(ByteView out, std::size_t base, pool::ServerStatements& server) {
+ByteView PreparedRelay::rewrite(ByteView out, std::size_t base, pool::ServerStatements& server) {
   Splice s(out, rewritten_);
   const std::size_t size = out.size();
   if (drop_left_ > 0) {  // the rest of a message dropped in an earlier chunk
@@ -355,16 +355,6 @@ void PreparedRelay::prepare_on(pool::ServerStatements& server, const pool::State
 
 void PreparedRelay::expect_plain(Kind kind) {
   expected_.emplace_back().kind = kind;  // forwarded as it comes: no names, no edit
-}
-
-// A ReadyForQuery (of a Query, Sync or FunctionCall) is counted while nothing is queued: it
-// is forwarded as it comes, and the books have nothing to match it with.
-void PreparedRelay::expect_ready() {
-  if (head_ == expected_.size()) {
-    ++plain_ready_;
-  } else {
-    expect_plain(Kind::Ready);
-  }
 }
 
 void PreparedRelay::expect(ExpectedReply reply) {

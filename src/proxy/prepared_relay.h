@@ -32,6 +32,7 @@
 #include "pool/prepared.h"
 #include "protocol/message_scanner.h"
 #include "protocol/message_types.h"
+#include "protocol/sql_scan.h"
 
 namespace reservoir::proxy {
 
@@ -70,15 +71,29 @@ class PreparedRelay {
   // (kNotScanned: scanned here when needed).
   static constexpr unsigned kNotScanned = ~0u;
   void note_client_message(const protocol::MessageHeader& h, unsigned hints = kNotScanned) {
+    // A Query that asks nothing of the relay, with nothing noted or being dropped before it:
+    // only its ReadyForQuery is owed, which to_server() counts (no entry, no look at it).
+    if (h.type == protocol::msg::kQuery && messages_.empty() && drop_left_ == 0 &&
+        !skip_until_sync_ && hints != kNotScanned && (hints & protocol::kDropsStatements) == 0) {
+      ++plain_queries_;
+      return;
+    }
     messages_.push_back({h.type, h.offset, h.end, hints});
   }
   // Forgets the noted messages (the chunk was answered without a server).
-  void forget_client_messages() { messages_.clear(); }
+  void forget_client_messages() {
+    messages_.clear();
+    plain_queries_ = 0;
+  }
 
   // Rewrites `out` (the noted messages, starting at chunk offset `base`) for `server`, and
   // queues the replies to expect. Returns `out` itself when nothing changes. The view is
   // valid until the next call.
-  ByteView to_server(ByteView out, std::size_t base, pool::ServerStatements& server);
+  ByteView to_server(ByteView out, std::size_t base, pool::ServerStatements& server) {
+    for (; plain_queries_ > 0; --plain_queries_) expect_ready();  // they came first
+    if (messages_.empty() && drop_left_ == 0) return out;         // nothing to rewrite
+    return rewrite(out, base, server);
+  }
 
   // --- server -> client ---
 
@@ -95,10 +110,16 @@ class PreparedRelay {
   // most of a reply) return here, without a call.
   void on_server_message(const protocol::MessageHeader& h, pool::ServerStatements& server) {
     switch (h.type) {
+      case protocol::msg::kReadyForQuery:
+        if (plain_ready_ > 0) {  // a counted one: forwarded as it comes
+          --plain_ready_;
+          return;
+        }
+        on_reply(h, server);
+        return;
       case protocol::msg::kParseComplete:
       case protocol::msg::kCloseComplete:
       case protocol::msg::kErrorResponse:
-      case protocol::msg::kReadyForQuery:
         on_reply(h, server);
         return;
       default:
@@ -145,9 +166,18 @@ class PreparedRelay {
   // Appends Close (of the evicted and of this name) and Parse of `st` to `out`.
   void prepare_on(pool::ServerStatements& server, const pool::Statement& st, Bytes& out,
                   ExpectedReply::Action parse_action, std::string client_name);
+  ByteView rewrite(ByteView out, std::size_t base, pool::ServerStatements& server);
   void expect(ExpectedReply reply);
   void expect_plain(ExpectedReply::Kind kind);
-  void expect_ready();
+  // A ReadyForQuery (of a Query, Sync or FunctionCall) is counted while nothing is queued:
+  // it is forwarded as it comes, and the books have nothing to match it with.
+  void expect_ready() {
+    if (head_ == expected_.size()) {
+      ++plain_ready_;
+    } else {
+      expect_plain(ExpectedReply::Kind::Ready);
+    }
+  }
   void pop_front(bool skipped, pool::ServerStatements& server);
   void on_reply(const protocol::MessageHeader& h, pool::ServerStatements& server);
   ByteView server_input_edited(ByteView chunk, const protocol::MessageScanner& scanner);
@@ -168,12 +198,13 @@ class PreparedRelay {
   bool skip_until_sync_ = false;  // a Parse was refused: drop client messages until Sync
   std::size_t drop_left_ = 0;     // bytes of a dropped message still to come
   std::vector<ClientMessage> messages_;
-  Bytes carry_;                  // client bytes kept back
-  std::size_t carry_need_ = 0;   // carry_ size at which the kept message is whole
-  std::uint32_t body_left_ = 0;  // bytes of a passed-through client message still to come
-  Bytes joined_;                 // client_input()'s result when bytes were kept back
-  Bytes rewritten_;              // to_server()'s result when something changed
-  std::vector<Edit> edits_;      // for the server chunk being scanned
+  std::size_t plain_queries_ = 0;  // noted Queries, before all of messages_, owed a Ready only
+  Bytes carry_;                    // client bytes kept back
+  std::size_t carry_need_ = 0;     // carry_ size at which the kept message is whole
+  std::uint32_t body_left_ = 0;    // bytes of a passed-through client message still to come
+  Bytes joined_;                   // client_input()'s result when bytes were kept back
+  Bytes rewritten_;                // to_server()'s result when something changed
+  std::vector<Edit> edits_;        // for the server chunk being scanned
   Bytes server_carry_;
   Bytes server_joined_;
   Bytes edited_;

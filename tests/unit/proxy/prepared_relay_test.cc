@@ -64,12 +64,21 @@ struct Harness {
       relay.forget_client_messages();
       ByteView chunk = relay.client_input(ByteView(in).subspan(at, std::min(step, in.size() - at)));
       if (chunk.empty()) continue;
-      EXPECT_TRUE(from_client.scan(
-          chunk, [&](const protocol::MessageHeader& h) { relay.note_client_message(h); }));
+      EXPECT_TRUE(from_client.scan(chunk, [&](const protocol::MessageHeader& h) {
+        relay.note_client_message(h, hints(h, chunk));
+      }));
       ByteView out = relay.to_server(chunk, 0, server);
       sent.insert(sent.end(), out.begin(), out.end());
     }
     return sent;
+  }
+
+  // What the relay passes for a message: a whole Query's scan_sql() hints (which lets the
+  // relay count it rather than queue it), nothing for the rest.
+  static unsigned hints(const protocol::MessageHeader& h, ByteView chunk) {
+    if (h.type != 'Q' || h.straddled || h.end > chunk.size()) return PreparedRelay::kNotScanned;
+    return protocol::scan_sql(protocol::statement_text(
+        'Q', as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size()))));
   }
 
   Bytes reply(const Bytes& in, std::size_t step = 1 << 20) {
@@ -273,6 +282,24 @@ TEST(PreparedRelay, QueriesPipelinedWithParsesKeepTheirOrder) {
             cat({query("SELECT 1"), bind(name), execute(), sync()}));
   EXPECT_EQ(h.reply(cat({c, ready(), kBindComplete, c, ready()}), 1),
             cat({c, ready(), kBindComplete, c, ready()}));
+  EXPECT_FALSE(h.relay.replies_pending());
+}
+
+// A Query the pooler answered itself (refused: its chunk's notes were forgotten) is owed no
+// ReadyForQuery by the server: the next batch's replies are matched as if it never came.
+TEST(PreparedRelay, AQueryAnsweredWithoutAServerIsNotOwed) {
+  Harness h;
+  const Bytes q = query("SELECT 1");
+  ByteView chunk = h.relay.client_input(q);
+  ASSERT_TRUE(h.from_client.scan(chunk, [&](const protocol::MessageHeader& m) {
+    h.relay.note_client_message(m, Harness::hints(m, chunk));
+  }));
+  h.relay.forget_client_messages();
+  const std::string name = rsv("SELECT 4");
+  EXPECT_EQ(h.client(cat({parse("s", "SELECT 4"), sync()})),
+            cat({close_statement(name), parse(name, "SELECT 4"), sync()}));
+  EXPECT_EQ(h.reply(cat({kCloseComplete, kParseComplete, ready()})),
+            cat({kParseComplete, ready()}));
   EXPECT_FALSE(h.relay.replies_pending());
 }
 
