@@ -91,14 +91,7 @@ class Pool {
   // queue.
   Acquired acquire(WaiterId id, TimePoint now, int home = 0) {
     if (auto it = pick_idle(*this, home); it != idle_.end()) {
-      Lease lease = std::move(it->lease);
-      if (std::next(it) == idle_.end()) {
-        idle_.pop_back();  // the usual pick, far cheaper than a general erase
-      } else {
-        idle_.erase(it);
-      }
-      ++active_;
-      return {AcquireStatus::Ready, std::move(lease)};
+      return {AcquireStatus::Ready, lend(it)};
     }
     if (limits_.max_waiting_clients > 0 &&
         static_cast<int>(waiters_.size()) >= limits_.max_waiting_clients) {
@@ -108,11 +101,14 @@ class Pool {
     return {AcquireStatus::Queued, std::nullopt};
   }
 
-  // The idle server acquire(id, now, home) would lend now, or nullptr when it would queue the
-  // caller. Lets the caller look at the server (how long it was idle) before taking it.
-  const Lease* next_idle(int home = 0) const {
+  // The server acquire(id, now, home) would lend now, if `take(lease)` (which looks at it:
+  // how long it was idle) says yes; otherwise nothing, and nothing changes (nobody is queued,
+  // as when acquire() would queue the caller). For a caller that does not wait.
+  template <class Take>
+  std::optional<Lease> acquire_idle_if(int home, Take take) {
     auto it = pick_idle(*this, home);
-    return it == idle_.end() ? nullptr : &it->lease;
+    if (it == idle_.end() || !take(std::as_const(it->lease))) return std::nullopt;
+    return lend(it);
   }
 
   // A client gives its server back clean. Too old: close it. Otherwise hand it to the
@@ -265,6 +261,18 @@ class Pool {
     Lease lease;
     TimePoint idle_since;
   };
+
+  // Lends the idle server at `it`.
+  Lease lend(typename std::vector<IdleEntry>::iterator it) {
+    Lease lease = std::move(it->lease);
+    if (std::next(it) == idle_.end()) {
+      idle_.pop_back();  // the usual pick, far cheaper than a general erase
+    } else {
+      idle_.erase(it);
+    }
+    ++active_;
+    return lease;
+  }
 
   // What acquire() lends: the warmest idle server on worker `home`, else the warmest idle
   // one; idle_.end() when none is idle or clients already wait (they go first). Static so

@@ -66,13 +66,18 @@ void ClientSession::cancel_server_read() {
   held_->server->ready().cancel();
 }
 
+// The target's shared_ptr stays after a release (pid 0: nothing held), so that lending the
+// next server of the same pool, every transaction, copies no reference count.
 void ClientSession::hold(ServerConn* server) {
   std::lock_guard lock(cancel_lock_);
   if (server == nullptr) {
-    held_target_ = {};
-  } else {
-    held_target_ = CancelTarget{server->target(), server->backend_pid(), server->backend_secret()};
+    held_target_.pid = 0;
+    held_target_.secret = 0;
+    return;
   }
+  if (held_target_.target != server->target()) held_target_.target = server->target();
+  held_target_.pid = server->backend_pid();
+  held_target_.secret = server->backend_secret();
 }
 
 void ClientSession::start_server_reader() {

@@ -444,7 +444,7 @@ const Error& ClientSession::end_error() const {
 
 std::optional<ClientSession::CancelTarget> ClientSession::cancel_target() {
   std::lock_guard lock(cancel_lock_);
-  if (held_target_.target == nullptr) return std::nullopt;
+  if (held_target_.target == nullptr || held_target_.pid == 0) return std::nullopt;
   return held_target_;
 }
 

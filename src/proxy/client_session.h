@@ -333,7 +333,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::atomic<TimePoint::rep> phase_since_{0};
   std::atomic<TimePoint::rep> tx_since_{0};
 
-  CancelTarget held_target_;  // target == nullptr: none
+  CancelTarget held_target_;  // pid == 0 (or target == nullptr): none
 };
 
 }  // namespace reservoir::proxy

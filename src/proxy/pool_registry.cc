@@ -453,11 +453,10 @@ std::optional<Lease> PoolRegistry::try_acquire_now(PoolState& ps, const Executor
   std::optional<Lease> got;
   {
     Guard lock(mu_);
-    const Lease* next = ps.pool.next_idle(home);
-    if (next == nullptr || !needs_no_check(*next, now, ps.timings.server_check_delay)) {
-      return std::nullopt;
-    }
-    got = std::move(ps.pool.acquire(next_waiter_id_++, now, home).lease);
+    got = ps.pool.acquire_idle_if(home, [&](const Lease& next) {
+      return needs_no_check(next, now, ps.timings.server_check_delay);
+    });
+    if (!got) return std::nullopt;
     ps.peak_in_use = std::max(ps.peak_in_use, ps.pool.active());
   }
   got->server->rebind(ex);

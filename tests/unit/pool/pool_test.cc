@@ -176,29 +176,49 @@ TEST(PoolTest, IdleServerOnTheClientsOwnWorkerIsPreferred) {
   EXPECT_EQ(b.lease->server.id, 3);
 }
 
-// next_idle() names the server acquire() then lends, and nothing while clients wait.
-TEST(PoolTest, NextIdleIsTheServerAcquireLends) {
+// acquire_idle_if() offers the server acquire() would lend, takes it only when the caller
+// says yes, and offers nothing while clients wait.
+TEST(PoolTest, AcquireIdleIfOffersTheServerAcquireLends) {
   ManualClock clock;
   TestPool pool(limits(3));
-  EXPECT_EQ(pool.next_idle(), nullptr);
+  int offered = 0;
+  auto note = [&](const TestPool::Lease& lease) {
+    offered = lease.server.id;
+    return false;
+  };
+  EXPECT_FALSE(pool.acquire_idle_if(0, note));
+  EXPECT_EQ(offered, 0);  // none idle: nothing offered
   for (int id = 1; id <= 3; ++id) {
     pool.connect_started();
     TestPool::Lease lease{FakeServer{id}, clock.now()};
     lease.home = id == 1 ? 1 : 0;
     (void)pool.connect_succeeded(std::move(lease), clock.now());
   }
-  for (int home : {1, 0, 1}) {
-    const TestPool::Lease* next = pool.next_idle(home);
-    ASSERT_NE(next, nullptr);
-    const int expected = next->server.id;
-    auto a = pool.acquire(10 + home, clock.now(), home);
-    ASSERT_EQ(a.status, TestPool::AcquireStatus::Ready);
-    EXPECT_EQ(a.lease->server.id, expected);
+  TestPool twin(limits(3));  // the same servers, lent by acquire()
+  for (int id = 1; id <= 3; ++id) {
+    twin.connect_started();
+    TestPool::Lease lease{FakeServer{id}, clock.now()};
+    lease.home = id == 1 ? 1 : 0;
+    (void)twin.connect_succeeded(std::move(lease), clock.now());
   }
-  EXPECT_EQ(pool.next_idle(), nullptr);  // all three lent
-  (void)pool.acquire(20, clock.now());   // a waiter
+  for (int home : {1, 0, 1}) {
+    const int idle = pool.counts().idle;
+    EXPECT_FALSE(pool.acquire_idle_if(home, note));  // refused: still idle
+    EXPECT_EQ(pool.counts().idle, idle);
+    auto a = twin.acquire(10 + home, clock.now(), home);
+    ASSERT_EQ(a.status, TestPool::AcquireStatus::Ready);
+    EXPECT_EQ(a.lease->server.id, offered);
+    auto got = pool.acquire_idle_if(home, [](const TestPool::Lease&) { return true; });
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->server.id, offered);
+  }
+  EXPECT_EQ(pool.active(), 3);
+  EXPECT_FALSE(pool.acquire_idle_if(0, [](const TestPool::Lease&) { return true; }));
+  (void)pool.acquire(20, clock.now());  // a waiter
   (void)pool.release({FakeServer{4}, clock.now()}, clock.now());
-  EXPECT_EQ(pool.next_idle(), nullptr);  // it went to the waiter
+  offered = 0;
+  EXPECT_FALSE(pool.acquire_idle_if(0, note));  // it went to the waiter
+  EXPECT_EQ(offered, 0);
 }
 
 TEST(PoolTest, CancelledWaiterIsSkipped) {
