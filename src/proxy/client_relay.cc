@@ -109,24 +109,26 @@ Task<RelayEnd> ClientSession::relay() {
 }
 
 Task<void> ClientSession::client_reader() {
+  // The relay parts live as long as the relay's coroutines (park() frees them after).
+  RelayParts& parts = rp();
   set_phase(held_ ? Phase::Held : Phase::Idle);
   while (end_ == RelayEnd::None) {
     ReadResult read;
-    if (rp().unread.empty()) {
+    if (parts.unread.empty()) {
       reading_client_ = true;
       if (readiness::ReadyWait::usable(client_)) {
         ReadStart start = read_now(client_);
         while (!start.result) {  // woken when the client may be read (rarely for nothing)
-          auto [e, unused] = co_await rp().client_ready.wait(client_);
+          auto [e, unused] = co_await parts.client_ready.wait(client_);
           start = e ? ReadStart{ReadResult{e, {}}} : read_now(client_);
         }
         read = *start.result;
       } else {
-        const std::span<std::uint8_t> landing = rp().client_landing;
+        const std::span<std::uint8_t> landing = parts.client_landing;
         ReadStart start = read_start(client_, landing);  // read_ready() without its frame
         if (!start.result) {
           start.result = read_waited(client_, landing, start,
-                                     co_await wait_read(client_, landing, rp().client_read_op));
+                                     co_await wait_read(client_, landing, parts.client_read_op));
         }
         read = *start.result;
       }
@@ -162,7 +164,7 @@ Task<void> ClientSession::client_reader() {
     bool sync_skipped = false;
     if (skip_until_sync_) begin = n;
     const bool track_sql = mode_ != config::PoolMode::Session;
-    Status scanned = rp().from_client.scan(chunk, [&](const protocol::MessageHeader& h) {
+    Status scanned = parts.from_client.scan(chunk, [&](const protocol::MessageHeader& h) {
       if (cut) return;
       if (skip_until_sync_ && !sync_skipped) {
         if (h.type == protocol::msg::kSync) {
@@ -174,7 +176,10 @@ Task<void> ClientSession::client_reader() {
         }
         return;
       }
-      const unsigned hints = track_sql ? note_client_sql(h, chunk) : PreparedRelay::kNotScanned;
+      const unsigned hints =
+          track_sql && (h.type == protocol::msg::kQuery || h.type == protocol::msg::kParse)
+              ? note_client_sql(h, chunk)
+              : PreparedRelay::kNotScanned;
       meter_.on_client_message(h, chunk);
       switch (h.type) {
         case protocol::msg::kTerminate:
@@ -203,7 +208,7 @@ Task<void> ClientSession::client_reader() {
     if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
     // Whole messages read and none of them Terminate: the client has nothing more to send
     // until it hears back, so a short read means drained (see ReadResult::short_read).
-    if (short_read && !cut && rp().from_client.at_boundary()) readiness::mark_drained(client_);
+    if (short_read && !cut && parts.from_client.at_boundary()) readiness::mark_drained(client_);
     const std::size_t stop = cut.value_or(n);
     ByteView out = chunk.subspan(begin, stop > begin ? stop - begin : 0);
     // One clock read for the request's bookkeeping (phase, pool, meter), again after a wait.
@@ -218,8 +223,8 @@ Task<void> ClientSession::client_reader() {
     // `chunk` lives in the worker's scratch buffer until this coroutine suspends: keep a
     // copy when something may be awaited before the bytes reach a server.
     if (!out.empty() && (sync_skipped || releasing_ || !attached || statement_violation_)) {
-      rp().pending.assign(out.begin(), out.end());
-      out = rp().pending;
+      parts.pending.assign(out.begin(), out.end());
+      out = parts.pending;
     }
     if (sync_skipped) {
       skip_until_sync_ = false;
@@ -229,8 +234,8 @@ Task<void> ClientSession::client_reader() {
     }
     if (!out.empty()) {
       while (releasing_) {  // the server is being given back: wait, then take a new one
-        rp().release_gate.expires_at(TimePoint::max());
-        (void)co_await rp().release_gate.async_wait(nothrow);
+        parts.release_gate.expires_at(TimePoint::max());
+        (void)co_await parts.release_gate.async_wait(nothrow);
         if (end_ != RelayEnd::None) co_return;
         now = SteadyClock::now();
       }
@@ -251,7 +256,7 @@ Task<void> ClientSession::client_reader() {
             "0A000",
             "LISTEN, session advisory locks, temporary tables, WITH HOLD cursors and SQL "
             "PREPARE are not supported in transaction pooling mode (transaction_mode_pinning=off)");
-        const char status = held_ ? rp().from_server.ready_status() : 'I';
+        const char status = held_ ? parts.from_server.ready_status() : 'I';
         if (!co_await refuse(refused, requests, status ? status : 'I')) co_return;
         continue;
       }
@@ -270,9 +275,9 @@ Task<void> ClientSession::client_reader() {
       Socket& server = held_->server->socket();
       bool written = forward_now(server, out);
       if (written && !out.empty())
-        written = co_await forward_rest(server, out, rp().to_server_spill);
+        written = co_await forward_rest(server, out, parts.to_server_spill);
       writing_to_server_ = false;
-      if (rp().pending.capacity() > kKeptRequestCapacity) Bytes().swap(rp().pending);
+      if (parts.pending.capacity() > kKeptRequestCapacity) Bytes().swap(parts.pending);
       if (end_ != RelayEnd::None) co_return;
       if (!written) co_return end(RelayEnd::ServerGone);
     }
@@ -398,12 +403,14 @@ Task<bool> ClientSession::refuse(const Error& error, std::uint64_t requests, cha
 }
 
 Task<void> ClientSession::server_reader() {
+  // The relay parts live as long as the relay's coroutines (park() frees them after).
+  RelayParts& parts = rp();
   auto self = shared_from_this();
   while (end_ == RelayEnd::None && !parked_) {
     ReadResult read;
     if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
-      auto [e, got] = co_await rp().server_wake.wait();
-      const std::optional<ReadStart> started = rp().server_wake.take_read();
+      auto [e, got] = co_await parts.server_wake.wait();
+      const std::optional<ReadStart> started = parts.server_wake.take_read();
       reading_server_ = false;
       // Notified, or woken by the server's readiness (hand_to): look again, and read.
       if (!started || !held_) continue;
@@ -425,7 +432,7 @@ Task<void> ClientSession::server_reader() {
         ReadStart start = read_start(socket, landing);  // read_ready() without its frame
         if (!start.result) {
           start.result = read_waited(socket, landing, start,
-                                     co_await wait_read(socket, landing, rp().server_read_op));
+                                     co_await wait_read(socket, landing, parts.server_read_op));
         }
         read = *start.result;
       }
@@ -439,13 +446,13 @@ Task<void> ClientSession::server_reader() {
       break;
     }
     if (prepared_on_) {
-      chunk = tx_mode().prepared.server_input(chunk, rp().from_server);
+      chunk = tx_mode().prepared.server_input(chunk, parts.from_server);
       if (chunk.empty()) continue;
     }
     // One clock read per server read serves the meter, the phase and the release.
     const TimePoint now = SteadyClock::now();
-    const bool client_at_boundary = rp().from_server.at_boundary();  // all relayed so far
-    Status scanned = rp().from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
+    const bool client_at_boundary = parts.from_server.at_boundary();  // all relayed so far
+    Status scanned = parts.from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
       if (tracked(h.type)) track_server_message(h, chunk, server, now);
     });
     if (!scanned) {  // nothing of this chunk is relayed
@@ -456,8 +463,8 @@ Task<void> ClientSession::server_reader() {
     // A reply that ended with ReadyForQuery: the server sends nothing more unasked (a later
     // NOTIFY or FATAL arrives as new data, with its own epoll edge). After anything else (an
     // ErrorResponse FATAL, say) a FIN may be queued behind it: the next read must look.
-    if (short_read && rp().from_server.at_boundary() &&
-        rp().from_server.last_type() == protocol::msg::kReadyForQuery) {
+    if (short_read && parts.from_server.at_boundary() &&
+        parts.from_server.last_type() == protocol::msg::kReadyForQuery) {
       readiness::mark_drained(server.socket());
     }
     if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
@@ -465,14 +472,14 @@ Task<void> ClientSession::server_reader() {
     writing_to_client_ = true;
     bool written = forward_now(client_, chunk);
     if (written && !chunk.empty())
-      written = co_await forward_rest(client_, chunk, rp().to_client_spill);
+      written = co_await forward_rest(client_, chunk, parts.to_client_spill);
     writing_to_client_ = false;
     if (!written) {
       end(RelayEnd::ClientGone);
       break;
     }
     if (end_ != RelayEnd::None) break;
-    if (auto status = rp().from_server.ready_at_end();
+    if (auto status = parts.from_server.ready_at_end();
         status && replies_seen_ == replies_expected_ && !writing_to_server_) {
       const bool in_tx = *status != 'I';
       if (!in_tx) server.statements().end_transaction();
@@ -488,7 +495,7 @@ Task<void> ClientSession::server_reader() {
     if (release_ready() && !release_now(now)) co_await release_server();
   }
   server_reader_running_ = false;
-  rp().reader_exit.cancel();
+  parts.reader_exit.cancel();
 }
 
 // Keeps the server's ParameterStatus values current as they pass by, and shows the prepared

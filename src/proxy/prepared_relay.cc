@@ -114,7 +114,7 @@ class PreparedRelay::Splice {
   bool changed_ = false;
 };
 
-ByteView PreparedRelay::client_input(ByteView chunk) {
+ByteView PreparedRelay::client_input_split(ByteView chunk) {
   if (!carry_.empty()) {
     carry_.insert(carry_.end(), chunk.begin(), chunk.end());
     if (carry_.size() < carry_need_) return {};

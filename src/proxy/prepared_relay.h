@@ -63,7 +63,13 @@ class PreparedRelay {
   // now: a Parse, Bind, Describe or Close (or a message header) that does not end in the
   // chunk is kept back until it is whole, so it can be rewritten. May return nothing. The
   // view is valid until the next call.
-  ByteView client_input(ByteView chunk);
+  ByteView client_input(ByteView chunk) {
+    if (carry_.empty() && body_left_ == 0 && chunk.size() >= protocol::kHeaderSize &&
+        1 + std::size_t{load_be32(chunk.data() + 1)} == chunk.size()) {
+      return chunk;  // one whole message (the usual request): nothing to keep back
+    }
+    return client_input_split(chunk);
+  }
 
   // Notes a message of the chunk returned by client_input(), in order, as the relay's
   // scanner finds it (messages the relay drops itself are not noted).
@@ -166,6 +172,7 @@ class PreparedRelay {
   // Appends Close (of the evicted and of this name) and Parse of `st` to `out`.
   void prepare_on(pool::ServerStatements& server, const pool::Statement& st, Bytes& out,
                   ExpectedReply::Action parse_action, std::string client_name);
+  ByteView client_input_split(ByteView chunk);
   ByteView rewrite(ByteView out, std::size_t base, pool::ServerStatements& server);
   void expect(ExpectedReply reply);
   void expect_plain(ExpectedReply::Kind kind);

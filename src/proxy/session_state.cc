@@ -12,8 +12,8 @@
 
 namespace reservoir::proxy {
 
-// Looks at a Query or Parse the client sends in transaction mode, with one cheap scan
-// (protocol/sql_scan.h): notes that it may change session settings (so the settings are
+// Looks at a Query or Parse (the caller passes no other message) the client sends in
+// transaction mode, with one cheap scan (protocol/sql_scan.h): notes that it may change session settings (so the settings are
 // compared when the server is released), and what it does to its server's session (LISTEN,
 // advisory locks, temporary objects, WITH HOLD cursors, SQL PREPARE), parsed with
 // libpg_query only when the scan says so; the effects apply once the bytes go to a server,
@@ -22,7 +22,6 @@ namespace reservoir::proxy {
 // (PreparedRelay::kNotScanned when it did not scan).
 unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView chunk) {
   constexpr unsigned kNotScanned = PreparedRelay::kNotScanned;
-  if (h.type != protocol::msg::kQuery && h.type != protocol::msg::kParse) return kNotScanned;
   if (h.straddled || h.end > chunk.size()) {
     settings_touched_ = true;
     return kNotScanned;
@@ -31,6 +30,7 @@ unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteVi
       h.type, as_chars(chunk.subspan(h.offset + protocol::kHeaderSize, h.body_size())));
   const unsigned hints =
       h.type == protocol::msg::kParse ? scan_parse_sql(body) : protocol::scan_sql(body);
+  if (hints == 0) return 0;  // the usual statement
   if (hints & protocol::kChangesSettings) settings_touched_ = true;
   const unsigned session =
       protocol::kTouchesSession | (tx_mode().pins.has_temp_objects() ? protocol::kDrops : 0u);
