@@ -262,8 +262,9 @@ int dispatch_ready(int epoll_fd, epoll_event* events, int n) {
       for (auto& queue : queues) asio_waits = asio_waits || !queue.empty();
       lock.unlock();
     }
-    if (armed && (e & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
-      slot->armed.store(false, std::memory_order_relaxed);
+    if (armed && (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) &&
+        (slot->serve == nullptr || !slot->serve(slot->serve_context)) &&
+        slot->armed.exchange(false, std::memory_order_relaxed)) {
       slot->handler.resume();  // the waiting coroutine runs now; `slot` may be gone after
     }
     if (asio_waits) events[kept++] = event;  // Asio runs its own operations on the socket
@@ -322,6 +323,8 @@ ReadyWait::~ReadyWait() {
   }
   slot_->handler.drop();
   slot_->executor.reset();
+  slot_->serve = nullptr;
+  slot_->serve_context = nullptr;
   std::lock_guard lock(slot_pool_lock);
   slot_->next_free = std::exchange(free_slots, slot_);
 }

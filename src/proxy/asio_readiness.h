@@ -105,6 +105,16 @@ class ReadyWait {
         nothrow);
   }
 
+  // Where the socket may be readable while a waiter waits, dispatch_ready() calls `serve`
+  // first: it may take the event itself (true: the waiter waits on, as if nothing came) or
+  // leave it to the waiter (false: resumed then, unless a cancel() in `serve` took it).
+  // Null: the waiter resumes at once.
+  using Serve = bool (*)(void* context);
+  void serve_with(Serve serve, void* context) {
+    slot_->serve = serve;
+    slot_->serve_context = context;
+  }
+
   // The same wait for a waiter taken from `from` (Signal::hand_to).
   void take(HandlerSlot& from, Socket& socket);
 
@@ -120,6 +130,8 @@ class ReadyWait {
     int fd = -1;
     std::optional<Executor> executor;  // where cancel() posts the waiter
     HandlerSlot handler;
+    Serve serve = nullptr;
+    void* serve_context = nullptr;
     Slot* next_free = nullptr;
   };
 

@@ -112,17 +112,21 @@ Task<void> ClientSession::client_reader() {
   // The relay parts live as long as the relay's coroutines (park() frees them after).
   RelayParts& parts = rp();
   set_phase(held_ ? Phase::Held : Phase::Idle);
+  parts.client_ready.serve_with(&ClientSession::serve_client, this);
   while (end_ == RelayEnd::None) {
-    ReadResult read;
+    ClientChunk c;
+    ChunkStep step = ChunkStep::Done;
     if (parts.unread.empty()) {
+      ReadResult read;
       reading_client_ = true;
       if (readiness::ReadyWait::usable(client_)) {
         ReadStart start = read_now(client_);
         while (!start.result) {  // woken when the client may be read (rarely for nothing)
           auto [e, unused] = co_await parts.client_ready.wait(client_);
+          if (parts.handoff_step != ChunkStep::None) break;  // serve_client() began a request
           start = e ? ReadStart{ReadResult{e, {}}} : read_now(client_);
         }
-        read = *start.result;
+        if (start.result) read = *start.result;
       } else {
         const std::span<std::uint8_t> landing = parts.client_landing;
         ReadStart start = read_start(client_, landing);  // read_ready() without its frame
@@ -133,111 +137,31 @@ Task<void> ClientSession::client_reader() {
         read = *start.result;
       }
       reading_client_ = false;
+      if (parts.handoff_step != ChunkStep::None) {
+        step = std::exchange(parts.handoff_step, ChunkStep::None);
+        c = parts.handoff;
+      } else {
+        step = take_client_chunk(read, c);
+      }
     } else {
-      read = take_unread();
+      step = take_client_chunk(take_unread(), c);
     }
-    auto [ec, chunk, short_read] = read;
-    if (parking_) {
-      parking_ = false;
-      park_asked_ = false;
-      if (ec && end_ == RelayEnd::None) {  // parked: relay() ends, park() waits for the client
-        parked_ = true;
-        co_return;
+    if (step == ChunkStep::Slow) {
+      if (c.sync_skipped) {
+        skip_until_sync_ = false;
+        Bytes ready;
+        protocol::ReadyForQuery{'I'}.encode(ready);
+        if (!co_await write_all(client_, ready)) co_return end(RelayEnd::ClientGone);
       }
-    }
-    if (end_ != RelayEnd::None) co_return;
-    if (ec) co_return end(RelayEnd::ClientGone);
-    if (tx_mode_) tx_mode_->pending_effects.clear();
-    pin_refused_ = false;
-    if (prepared_on_) {
-      tx_mode().prepared.forget_client_messages();
-      chunk =
-          tx_mode().prepared.client_input(chunk);  // keeps back a message to rewrite until whole
-      if (chunk.empty()) continue;
-    }
-    const std::size_t n = chunk.size();
-    std::optional<std::size_t> cut;
-    std::uint64_t requests = 0;
-    // After an error answered mid-batch (extended protocol), everything up to the next Sync
-    // is dropped and that Sync answered with ReadyForQuery, as PostgreSQL does.
-    std::size_t begin = 0;
-    bool sync_skipped = false;
-    if (skip_until_sync_) begin = n;
-    const bool track_sql = mode_ != config::PoolMode::Session;
-    Status scanned = parts.from_client.scan(chunk, [&](const protocol::MessageHeader& h) {
-      if (cut) return;
-      if (skip_until_sync_ && !sync_skipped) {
-        if (h.type == protocol::msg::kSync) {
-          sync_skipped = true;
-          unsynced_ = 0;
-          begin = std::min(h.end, n);
-        } else if (h.type == protocol::msg::kTerminate) {
-          cut = h.offset;
-        }
-        return;
+      if (c.out.empty()) {
+        if (c.cut) co_return end(RelayEnd::ClientTerminated);
+        continue;
       }
-      const unsigned hints =
-          track_sql && (h.type == protocol::msg::kQuery || h.type == protocol::msg::kParse)
-              ? note_client_sql(h, chunk)
-              : PreparedRelay::kNotScanned;
-      meter_.on_client_message(h, chunk);
-      switch (h.type) {
-        case protocol::msg::kTerminate:
-          cut = h.offset;
-          break;
-        case protocol::msg::kQuery:
-        case protocol::msg::kFunctionCall:
-          ++requests;
-          break;
-        case protocol::msg::kSync:
-          ++requests;
-          unsynced_ = 0;
-          break;
-        case protocol::msg::kParse:
-        case protocol::msg::kBind:
-        case protocol::msg::kExecute:
-        case protocol::msg::kDescribe:
-        case protocol::msg::kClose:
-          ++unsynced_;
-          break;
-        default:
-          break;
-      }
-      if (prepared_on_ && !cut) tx_mode().prepared.note_client_message(h, hints);
-    });
-    if (!scanned) co_return end(RelayEnd::ClientProtocolError, scanned.error());
-    // Whole messages read and none of them Terminate: the client has nothing more to send
-    // until it hears back, so a short read means drained (see ReadResult::short_read).
-    if (short_read && !cut && parts.from_client.at_boundary()) readiness::mark_drained(client_);
-    const std::size_t stop = cut.value_or(n);
-    ByteView out = chunk.subspan(begin, stop > begin ? stop - begin : 0);
-    // One clock read for the request's bookkeeping (phase, pool, meter), again after a wait.
-    TimePoint now = out.empty() ? TimePoint{} : SteadyClock::now();
-    // Attached to a server whose settings are the client's, with nothing to do first: the
-    // usual case, tried here (no wait) so that the request goes out uncopied.
-    bool attached = held_.has_value();
-    if (!out.empty() && !attached && !releasing_ && !sync_skipped && !statement_violation_ &&
-        !pin_refused_) {
-      attached = attach_now(now);
-    }
-    // `chunk` lives in the worker's scratch buffer until this coroutine suspends: keep a
-    // copy when something may be awaited before the bytes reach a server.
-    if (!out.empty() && (sync_skipped || releasing_ || !attached || statement_violation_)) {
-      parts.pending.assign(out.begin(), out.end());
-      out = parts.pending;
-    }
-    if (sync_skipped) {
-      skip_until_sync_ = false;
-      Bytes ready;
-      protocol::ReadyForQuery{'I'}.encode(ready);
-      if (!co_await write_all(client_, ready)) co_return end(RelayEnd::ClientGone);
-    }
-    if (!out.empty()) {
       while (releasing_) {  // the server is being given back: wait, then take a new one
         parts.release_gate.expires_at(TimePoint::max());
         (void)co_await parts.release_gate.async_wait(nothrow);
         if (end_ != RelayEnd::None) co_return;
-        now = SteadyClock::now();
+        c.now = SteadyClock::now();
       }
       if (statement_violation_) {
         // Refuse what came after BEGIN with an error per request; the client stays.
@@ -246,7 +170,7 @@ Task<void> ClientSession::client_reader() {
             make_error("0A000",
                        "transaction blocks are not allowed in statement pooling mode "
                        "(pool_mode=statement); the transaction was rolled back");
-        if (!co_await refuse(refused, requests)) co_return;
+        if (!co_await refuse(refused, c.requests)) co_return;
         continue;
       }
       if (pin_refused_) {
@@ -257,32 +181,185 @@ Task<void> ClientSession::client_reader() {
             "LISTEN, session advisory locks, temporary tables, WITH HOLD cursors and SQL "
             "PREPARE are not supported in transaction pooling mode (transaction_mode_pinning=off)");
         const char status = held_ ? parts.from_server.ready_status() : 'I';
-        if (!co_await refuse(refused, requests, status ? status : 'I')) co_return;
+        if (!co_await refuse(refused, c.requests, status ? status : 'I')) co_return;
         continue;
       }
-      if (!attached || !held_) {  // (a release waited for above took the server it held)
-        if (!co_await attach_server(requests)) continue;
-        now = SteadyClock::now();
+      if (!c.attached || !held_) {  // (a release waited for above took the server it held)
+        if (!co_await attach_server(c.requests)) continue;
+        c.now = SteadyClock::now();
       }
-      start_server_reader();
-      if (prepared_on_) out = tx_mode().prepared.to_server(out, begin, held_->server->statements());
-      if (tx_mode_ && !tx_mode_->pending_effects.empty()) apply_session_effects();
-      replies_expected_ += requests;
-      set_phase(Phase::Busy, now);
-      query_cancel_sent_ = false;
-      meter_.on_forward(out.size(), requests, now);
-      writing_to_server_ = true;
-      Socket& server = held_->server->socket();
-      bool written = forward_now(server, out);
-      if (written && !out.empty())
-        written = co_await forward_rest(server, out, parts.to_server_spill);
-      writing_to_server_ = false;
-      if (parts.pending.capacity() > kKeptRequestCapacity) Bytes().swap(parts.pending);
-      if (end_ != RelayEnd::None) co_return;
-      if (!written) co_return end(RelayEnd::ServerGone);
+      step = forward_chunk(c);
     }
-    if (cut) co_return end(RelayEnd::ClientTerminated);
+    if (step == ChunkStep::Write) {  // the server took part of it: the rest when it has room
+      const bool written = co_await forward_rest(*c.server, c.out, parts.to_server_spill);
+      step = after_write(c, written);
+    }
+    if (step == ChunkStep::Return) co_return;
   }
+}
+
+// What client_reader does with what it read, up to the first thing that must wait: Done when
+// the requests went to the server (or there were none), Return when the relay ends, Slow
+// when the rest is client_reader's (a server to wait for, an answer of its own), Write when
+// the server took only part of the bytes (c.out is the rest).
+ClientSession::ChunkStep ClientSession::take_client_chunk(const ReadResult& read, ClientChunk& c) {
+  RelayParts& parts = rp();
+  auto [ec, chunk, short_read] = read;
+  if (parking_) {
+    parking_ = false;
+    park_asked_ = false;
+    if (ec && end_ == RelayEnd::None) {  // parked: relay() ends, park() waits for the client
+      parked_ = true;
+      return ChunkStep::Return;
+    }
+  }
+  if (end_ != RelayEnd::None) return ChunkStep::Return;
+  if (ec) {
+    end(RelayEnd::ClientGone);
+    return ChunkStep::Return;
+  }
+  if (tx_mode_) tx_mode_->pending_effects.clear();
+  pin_refused_ = false;
+  if (prepared_on_) {
+    tx_mode().prepared.forget_client_messages();
+    chunk = tx_mode().prepared.client_input(chunk);  // keeps back a message to rewrite until whole
+    if (chunk.empty()) return ChunkStep::Done;
+  }
+  const std::size_t n = chunk.size();
+  // After an error answered mid-batch (extended protocol), everything up to the next Sync
+  // is dropped and that Sync answered with ReadyForQuery, as PostgreSQL does.
+  c.begin = skip_until_sync_ ? n : 0;
+  const bool track_sql = mode_ != config::PoolMode::Session;
+  Status scanned = parts.from_client.scan(chunk, [&](const protocol::MessageHeader& h) {
+    if (c.cut) return;
+    if (skip_until_sync_ && !c.sync_skipped) {
+      if (h.type == protocol::msg::kSync) {
+        c.sync_skipped = true;
+        unsynced_ = 0;
+        c.begin = std::min(h.end, n);
+      } else if (h.type == protocol::msg::kTerminate) {
+        c.cut = h.offset;
+      }
+      return;
+    }
+    const unsigned hints =
+        track_sql && (h.type == protocol::msg::kQuery || h.type == protocol::msg::kParse)
+            ? note_client_sql(h, chunk)
+            : PreparedRelay::kNotScanned;
+    meter_.on_client_message(h, chunk);
+    switch (h.type) {
+      case protocol::msg::kTerminate:
+        c.cut = h.offset;
+        break;
+      case protocol::msg::kQuery:
+      case protocol::msg::kFunctionCall:
+        ++c.requests;
+        break;
+      case protocol::msg::kSync:
+        ++c.requests;
+        unsynced_ = 0;
+        break;
+      case protocol::msg::kParse:
+      case protocol::msg::kBind:
+      case protocol::msg::kExecute:
+      case protocol::msg::kDescribe:
+      case protocol::msg::kClose:
+        ++unsynced_;
+        break;
+      default:
+        break;
+    }
+    if (prepared_on_ && !c.cut) tx_mode().prepared.note_client_message(h, hints);
+  });
+  if (!scanned) {
+    end(RelayEnd::ClientProtocolError, scanned.error());
+    return ChunkStep::Return;
+  }
+  // Whole messages read and none of them Terminate: the client has nothing more to send
+  // until it hears back, so a short read means drained (see ReadResult::short_read).
+  if (short_read && !c.cut && parts.from_client.at_boundary()) readiness::mark_drained(client_);
+  const std::size_t stop = c.cut.value_or(n);
+  c.out = chunk.subspan(c.begin, stop > c.begin ? stop - c.begin : 0);
+  // One clock read for the request's bookkeeping (phase, pool, meter), again after a wait.
+  c.now = c.out.empty() ? TimePoint{} : SteadyClock::now();
+  // Attached to a server whose settings are the client's, with nothing to do first: the
+  // usual case, tried here (no wait) so that the request goes out uncopied.
+  c.attached = held_.has_value();
+  if (!c.out.empty() && !c.attached && !releasing_ && !c.sync_skipped && !statement_violation_ &&
+      !pin_refused_) {
+    c.attached = attach_now(c.now);
+  }
+  // `chunk` lives in the worker's scratch buffer until client_reader suspends: keep a copy
+  // when something may be awaited before the bytes reach a server.
+  if (!c.out.empty() && (c.sync_skipped || releasing_ || !c.attached || statement_violation_)) {
+    parts.pending.assign(c.out.begin(), c.out.end());
+    c.out = parts.pending;
+  }
+  if (c.sync_skipped || (!c.out.empty() && (releasing_ || statement_violation_ || pin_refused_ ||
+                                            !c.attached || !held_))) {
+    return ChunkStep::Slow;
+  }
+  if (c.out.empty()) {
+    if (!c.cut) return ChunkStep::Done;
+    end(RelayEnd::ClientTerminated);
+    return ChunkStep::Return;
+  }
+  return forward_chunk(c);
+}
+
+// The requests of `c` go to the held server.
+ClientSession::ChunkStep ClientSession::forward_chunk(ClientChunk& c) {
+  start_server_reader();
+  if (prepared_on_)
+    c.out = tx_mode().prepared.to_server(c.out, c.begin, held_->server->statements());
+  if (tx_mode_ && !tx_mode_->pending_effects.empty()) apply_session_effects();
+  replies_expected_ += c.requests;
+  set_phase(Phase::Busy, c.now);
+  query_cancel_sent_ = false;
+  meter_.on_forward(c.out.size(), c.requests, c.now);
+  writing_to_server_ = true;
+  c.server = &held_->server->socket();
+  const bool written = forward_now(*c.server, c.out);
+  if (written && !c.out.empty()) return ChunkStep::Write;
+  return after_write(c, written);
+}
+
+ClientSession::ChunkStep ClientSession::after_write(ClientChunk& c, bool written) {
+  writing_to_server_ = false;
+  if (rp().pending.capacity() > kKeptRequestCapacity) Bytes().swap(rp().pending);
+  if (end_ != RelayEnd::None) return ChunkStep::Return;
+  if (!written) {
+    end(RelayEnd::ServerGone);
+    return ChunkStep::Return;
+  }
+  if (!c.cut) return ChunkStep::Done;
+  end(RelayEnd::ClientTerminated);
+  return ChunkStep::Return;
+}
+
+// client_ready's ReadyWait::Serve: the client may be readable while client_reader waits for
+// it. Takes the requests there as client_reader would, inside the wake-up and without
+// resuming it, while they go straight to a server; hands what must wait (or the end) over to
+// client_reader, which the wake-up then resumes.
+bool ClientSession::serve_client(void* session) {
+  auto& self = *static_cast<ClientSession*>(session);
+  RelayParts& parts = *self.relay_parts_;
+  while (self.end_ == RelayEnd::None && !self.parking_ && parts.unread.empty()) {
+    ReadStart start = read_now(self.client_);
+    if (!start.result) return true;  // nothing there after all: wait on
+    self.reading_client_ = false;
+    parts.handoff = ClientChunk{};
+    const ChunkStep step = self.take_client_chunk(*start.result, parts.handoff);
+    if (step != ChunkStep::Done) {
+      parts.handoff_step = step;
+      return false;
+    }
+    self.reading_client_ = true;
+    // Drained (the usual case): the next request raises a new edge. Otherwise read again,
+    // as client_reader's loop would.
+    if (!readiness::will_speculate(self.client_)) return true;
+  }
+  return false;  // client_reader looks (ends, or parks)
 }
 
 // What the client sent before the relay started (it did not wait for ReadyForQuery), as if

@@ -149,6 +149,22 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<RelayEnd> relay();
   Task<void> client_reader();
   Task<void> server_reader();
+  // client_reader's work on one read, in steps that need no waiting (client_relay.cc).
+  enum class ChunkStep : std::uint8_t { None, Done, Return, Slow, Write };
+  struct ClientChunk {
+    ByteView out;           // what goes to the server
+    std::size_t begin = 0;  // out's offset in the chunk read
+    std::uint64_t requests = 0;
+    std::optional<std::size_t> cut;  // a Terminate's offset
+    TimePoint now{};
+    bool attached = false;
+    bool sync_skipped = false;
+    Socket* server = nullptr;  // Write: where the rest of `out` goes
+  };
+  ChunkStep take_client_chunk(const ReadResult& read, ClientChunk& c);
+  ChunkStep forward_chunk(ClientChunk& c);
+  ChunkStep after_write(ClientChunk& c, bool written);
+  static bool serve_client(void* session);
   void start_server_reader();
   // The per-transaction steps have a plain function for the common case (nothing to wait
   // for) and a coroutine for the rest; the coroutine is only entered when the plain one fails.
@@ -302,6 +318,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     // Where client_reader waits for the client's requests, where the shim allows
     // (asio_readiness.h): then neither read above is used on the relay's path.
     readiness::ReadyWait client_ready;
+    // A read serve_client() took, and what is left of it for client_reader to do.
+    ClientChunk handoff;
+    ChunkStep handoff_step = ChunkStep::None;
     protocol::FrameReader reader;  // whole client messages: login and the admin console
     protocol::MessageScanner from_client;
     protocol::MessageScanner from_server{protocol::Checks::kBackend};

@@ -13,11 +13,11 @@
 namespace reservoir::proxy {
 
 // Looks at a Query or Parse (the caller passes no other message) the client sends in
-// transaction mode, with one cheap scan (protocol/sql_scan.h): notes that it may change session settings (so the settings are
-// compared when the server is released), and what it does to its server's session (LISTEN,
-// advisory locks, temporary objects, WITH HOLD cursors, SQL PREPARE), parsed with
-// libpg_query only when the scan says so; the effects apply once the bytes go to a server,
-// or, with transaction_mode_pinning=off, are refused. A Query or Parse that does not fit in
+// transaction mode, with one cheap scan (protocol/sql_scan.h): notes that it may change session
+// settings (so the settings are compared when the server is released), and what it does to its
+// server's session (LISTEN, advisory locks, temporary objects, WITH HOLD cursors, SQL PREPARE),
+// parsed with libpg_query only when the scan says so; the effects apply once the bytes go to a
+// server, or, with transaction_mode_pinning=off, are refused. A Query or Parse that does not fit in
 // this chunk counts as changing settings and is not classified. Returns the scan's hints
 // (PreparedRelay::kNotScanned when it did not scan).
 unsigned ClientSession::note_client_sql(const protocol::MessageHeader& h, ByteView chunk) {

@@ -391,5 +391,72 @@ TEST_F(ReadyWaitTest, ADestroyedLoopsReactorIsForgotten) {
   EXPECT_EQ(got, std::optional<std::size_t>(3));
 }
 
+// serve_with(): an arrival is offered to the serve function first. While it takes the
+// arrivals (true), the waiter stays waiting; when it leaves one (false), the waiter resumes
+// inside the same wake-up; a cancel() inside it resumes the waiter once, with
+// operation_aborted.
+struct Taker {
+  readiness::ReadyWait* ready = nullptr;
+  Socket* socket = nullptr;
+  std::vector<std::string> served;
+  bool take = true;
+  bool cancel = false;
+  static bool serve(void* self) {
+    auto& s = *static_cast<Taker*>(self);
+    if (!s.take) {
+      if (s.cancel) s.ready->cancel();
+      return false;
+    }
+    ReadStart start = read_now(*s.socket);
+    if (!start.result) return true;
+    s.served.push_back(text(*start.result));
+    if (start.result->short_read) readiness::mark_drained(*s.socket);
+    return true;
+  }
+};
+
+TEST_F(ReadyWaitTest, ServeTakesArrivalsUntilItLeavesOneToTheWaiter) {
+  WaitingReader r;
+  Taker server;
+  server.ready = &r.ready;
+  server.socket = &r.pair.ours;
+  r.ready.serve_with(&Taker::serve, &server);
+  auto run_until = [&](auto done) {
+    for (int i = 0; i < 100 && !done(); ++i) r.io.run_for(std::chrono::milliseconds(10));
+  };
+  for (std::string msg : {"one", "two"}) {
+    ASSERT_EQ(::send(r.pair.theirs, msg.data(), msg.size(), 0), static_cast<ssize_t>(msg.size()));
+    run_until([&] { return !server.served.empty() && server.served.back() == msg; });
+    ASSERT_FALSE(server.served.empty());
+    EXPECT_EQ(server.served.back(), msg);
+    EXPECT_TRUE(r.ready.waiting());  // the waiter saw nothing of it
+    EXPECT_FALSE(r.got);
+  }
+  server.take = false;  // the next one is the waiter's
+  ASSERT_EQ(::send(r.pair.theirs, "three", 5, 0), 5);
+  run_until([&] { return r.got.has_value(); });
+  ASSERT_TRUE(r.got);
+  EXPECT_FALSE(r.got->error);
+  EXPECT_EQ(text(*r.got), "three");
+  EXPECT_EQ(server.served.size(), 2u);
+  EXPECT_FALSE(r.ready.waiting());
+}
+
+TEST_F(ReadyWaitTest, ACancelInsideServeResumesTheWaiterOnce) {
+  WaitingReader r;
+  Taker server;
+  server.ready = &r.ready;
+  server.socket = &r.pair.ours;
+  server.take = false;
+  server.cancel = true;
+  r.ready.serve_with(&Taker::serve, &server);
+  ASSERT_EQ(::send(r.pair.theirs, "x", 1, 0), 1);
+  for (int i = 0; i < 100 && !r.got; ++i) r.io.run_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(r.got);
+  EXPECT_EQ(r.got->error, asio::error::operation_aborted);
+  EXPECT_FALSE(r.ready.waiting());
+  r.io.run_for(std::chrono::milliseconds(20));  // no second resumption (it would crash)
+}
+
 }  // namespace
 }  // namespace reservoir::proxy
