@@ -334,6 +334,10 @@ void ReadyWait::take(HandlerSlot& from, Socket& socket) {
   arm(socket);
 }
 
+void ReadyWait::hand_back(HandlerSlot& to) {
+  if (slot_->armed.exchange(false, std::memory_order_relaxed)) slot_->handler.move_to(to);
+}
+
 void ReadyWait::cancel() {
   if (slot_->armed.exchange(false, std::memory_order_relaxed)) {
     slot_->handler.post(*slot_->executor, asio::error::operation_aborted);

@@ -121,6 +121,9 @@ class ReadyWait {
   // A waiter resumes with operation_aborted, from its executor's queue.
   void cancel();
 
+  // Moves a waiter that waits here to `to`, where it waits on (Signal::take_from).
+  void hand_back(HandlerSlot& to);
+
   bool waiting() const { return slot_->armed.load(std::memory_order_relaxed); }
 
   // What dispatch_ready() and the slot pool see (defined here so that wait() stays inline).

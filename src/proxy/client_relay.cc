@@ -85,6 +85,7 @@ void ClientSession::start_server_reader() {
   if (rp().server_wake.waiting()) {
     // Its read of the server starts here, so that the reply itself wakes it.
     ServerConn& server = *held_->server;
+    server.ready().serve_with(&ClientSession::serve_server, this);
     const bool started = readiness::ReadyWait::usable(server.socket())
                              ? rp().server_wake.hand_to(server.ready(), server.socket())
                              : rp().server_wake.notify_with_read(server.socket(), server.landing(),
@@ -484,15 +485,19 @@ Task<void> ClientSession::server_reader() {
   RelayParts& parts = rp();
   auto self = shared_from_this();
   while (end_ == RelayEnd::None && !parked_) {
+    ServerChunk sc;
+    ChunkStep step = ChunkStep::None;
     ReadResult read;
     if (!held_ || releasing_) {  // between transactions: wait for start_server_reader()
       auto [e, got] = co_await parts.server_wake.wait();
       const std::optional<ReadStart> started = parts.server_wake.take_read();
       reading_server_ = false;
-      // Notified, or woken by the server's readiness (hand_to): look again, and read.
-      if (!started || !held_) continue;
-      // Woken by the read start_server_reader() began on the server it attached.
-      read = read_waited(held_->server->socket(), held_->server->landing(), *started, e, got);
+      if (parts.server_step == ChunkStep::None) {
+        // Notified, or woken by the server's readiness (hand_to): look again, and read.
+        if (!started || !held_) continue;
+        // Woken by the read start_server_reader() began on the server it attached.
+        read = read_waited(held_->server->socket(), held_->server->landing(), *started, e, got);
+      }
     } else {
       ServerConn& server = *held_->server;
       reading_server_ = true;
@@ -500,10 +505,19 @@ Task<void> ClientSession::server_reader() {
       if (readiness::ReadyWait::usable(socket)) {
         ReadStart start = read_now(socket);
         while (!start.result) {  // woken when the server may be read (rarely for nothing)
+          server.ready().serve_with(&ClientSession::serve_server, this);
           auto [e, unused] = co_await server.ready().wait(socket);
+          if (parts.server_step != ChunkStep::None) break;  // serve_server() began a reply
+          // serve_server() gave this server back (the waiter moved to server_wake): look again.
+          if (!held_ || held_->server.get() != &server || releasing_) break;
           start = e ? ReadStart{ReadResult{e, {}}} : read_now(socket);
         }
-        read = *start.result;
+        if (start.result) {
+          read = *start.result;
+        } else if (parts.server_step == ChunkStep::None) {
+          reading_server_ = false;
+          continue;
+        }
       } else {
         const std::span<std::uint8_t> landing = server.landing();
         ReadStart start = read_start(socket, landing);  // read_ready() without its frame
@@ -515,64 +529,129 @@ Task<void> ClientSession::server_reader() {
       }
     }
     reading_server_ = false;
-    ServerConn& server = *held_->server;
-    auto [ec, chunk, short_read] = read;
-    if (end_ != RelayEnd::None) break;
-    if (ec) {
-      end(RelayEnd::ServerGone);
-      break;
+    if (parts.server_step != ChunkStep::None) {
+      step = std::exchange(parts.server_step, ChunkStep::None);
+      sc = parts.server_handoff;
+    } else {
+      step = take_server_chunk(read, sc);
     }
-    if (prepared_on_) {
-      chunk = tx_mode().prepared.server_input(chunk, parts.from_server);
-      if (chunk.empty()) continue;
+    if (step == ChunkStep::Write) {  // the client took part of it: the rest when it has room
+      const bool written = co_await forward_rest(client_, sc.rest, parts.to_client_spill);
+      step = after_server_write(sc, written);
     }
-    // One clock read per server read serves the meter, the phase and the release.
-    const TimePoint now = SteadyClock::now();
-    const bool client_at_boundary = parts.from_server.at_boundary();  // all relayed so far
-    Status scanned = parts.from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
-      if (tracked(h.type)) track_server_message(h, chunk, server, now);
-    });
-    if (!scanned) {  // nothing of this chunk is relayed
-      client_mid_message_ = !client_at_boundary;
-      end(RelayEnd::ServerProtocolError, scanned.error());
-      break;
+    if (step == ChunkStep::Return) break;
+    if (step == ChunkStep::Violation) {
+      // The client opened a transaction block: undo it now, refuse its next request.
+      co_await release_server(/*rollback_first=*/true);
+    } else if (step == ChunkStep::Release && !release_now(sc.now)) {
+      co_await release_server();
     }
-    // A reply that ended with ReadyForQuery: the server sends nothing more unasked (a later
-    // NOTIFY or FATAL arrives as new data, with its own epoll edge). After anything else (an
-    // ErrorResponse FATAL, say) a FIN may be queued behind it: the next read must look.
-    if (short_read && parts.from_server.at_boundary() &&
-        parts.from_server.last_type() == protocol::msg::kReadyForQuery) {
-      readiness::mark_drained(server.socket());
-    }
-    if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
-    meter_.on_server_bytes(chunk.size());
-    writing_to_client_ = true;
-    bool written = forward_now(client_, chunk);
-    if (written && !chunk.empty())
-      written = co_await forward_rest(client_, chunk, parts.to_client_spill);
-    writing_to_client_ = false;
-    if (!written) {
-      end(RelayEnd::ClientGone);
-      break;
-    }
-    if (end_ != RelayEnd::None) break;
-    if (auto status = parts.from_server.ready_at_end();
-        status && replies_seen_ == replies_expected_ && !writing_to_server_) {
-      const bool in_tx = *status != 'I';
-      if (!in_tx) server.statements().end_transaction();
-      tx_since_ = in_tx ? (tx_since_ ? tx_since_.load() : now.time_since_epoch().count()) : 0;
-      set_phase(in_tx ? Phase::IdleInTx : Phase::Held, now);
-      if (mode_ == config::PoolMode::Statement && in_tx) {
-        // The client opened a transaction block: undo it now, refuse its next request.
-        statement_violation_ = true;
-        co_await release_server(/*rollback_first=*/true);
-        continue;
-      }
-    }
-    if (release_ready() && !release_now(now)) co_await release_server();
   }
   server_reader_running_ = false;
   parts.reader_exit.cancel();
+}
+
+// What server_reader does with what it read from the held server, up to the first thing that
+// must wait: Done (relayed; the server stays held), Release (relayed, and the server may go
+// back), Violation (relayed; statement mode: the transaction must be rolled back), Return
+// (the relay ends) or Write (the client took only part: sc.rest is the rest).
+ClientSession::ChunkStep ClientSession::take_server_chunk(const ReadResult& read, ServerChunk& sc) {
+  RelayParts& parts = rp();
+  ServerConn& server = *held_->server;
+  auto [ec, chunk, short_read] = read;
+  if (end_ != RelayEnd::None) return ChunkStep::Return;
+  if (ec) {
+    end(RelayEnd::ServerGone);
+    return ChunkStep::Return;
+  }
+  if (prepared_on_) {
+    chunk = tx_mode().prepared.server_input(chunk, parts.from_server);
+    if (chunk.empty()) return ChunkStep::Done;
+  }
+  // One clock read per server read serves the meter, the phase and the release.
+  const TimePoint now = SteadyClock::now();
+  sc.now = now;
+  const bool client_at_boundary = parts.from_server.at_boundary();  // all relayed so far
+  Status scanned = parts.from_server.scan(chunk, [&](const protocol::MessageHeader& h) {
+    if (tracked(h.type)) track_server_message(h, chunk, server, now);
+  });
+  if (!scanned) {  // nothing of this chunk is relayed
+    client_mid_message_ = !client_at_boundary;
+    end(RelayEnd::ServerProtocolError, scanned.error());
+    return ChunkStep::Return;
+  }
+  // A reply that ended with ReadyForQuery: the server sends nothing more unasked (a later
+  // NOTIFY or FATAL arrives as new data, with its own epoll edge). After anything else (an
+  // ErrorResponse FATAL, say) a FIN may be queued behind it: the next read must look.
+  if (short_read && parts.from_server.at_boundary() &&
+      parts.from_server.last_type() == protocol::msg::kReadyForQuery) {
+    readiness::mark_drained(server.socket());
+  }
+  if (prepared_on_) chunk = tx_mode().prepared.to_client(chunk);
+  meter_.on_server_bytes(chunk.size());
+  writing_to_client_ = true;
+  const bool written = forward_now(client_, chunk);
+  if (written && !chunk.empty()) {
+    sc.rest = chunk;
+    return ChunkStep::Write;
+  }
+  return after_server_write(sc, written);
+}
+
+ClientSession::ChunkStep ClientSession::after_server_write(const ServerChunk& sc, bool written) {
+  writing_to_client_ = false;
+  if (!written) {
+    end(RelayEnd::ClientGone);
+    return ChunkStep::Return;
+  }
+  if (end_ != RelayEnd::None) return ChunkStep::Return;
+  if (auto status = rp().from_server.ready_at_end();
+      status && replies_seen_ == replies_expected_ && !writing_to_server_) {
+    const bool in_tx = *status != 'I';
+    if (!in_tx) held_->server->statements().end_transaction();
+    tx_since_ = in_tx ? (tx_since_ ? tx_since_.load() : sc.now.time_since_epoch().count()) : 0;
+    set_phase(in_tx ? Phase::IdleInTx : Phase::Held, sc.now);
+    if (mode_ == config::PoolMode::Statement && in_tx) {
+      statement_violation_ = true;
+      return ChunkStep::Violation;
+    }
+  }
+  return release_ready() ? ChunkStep::Release : ChunkStep::Done;
+}
+
+// The held server's ReadyWait::Serve: its reply may be there while server_reader waits for
+// it. Relays it as server_reader would, inside the wake-up and without resuming it, and gives
+// the server back when the reply is whole; hands what must wait (or the end) over to
+// server_reader, which the wake-up then resumes.
+bool ClientSession::serve_server(void* session) {
+  auto& self = *static_cast<ClientSession*>(session);
+  RelayParts& parts = *self.relay_parts_;
+  while (self.end_ == RelayEnd::None && !self.parked_ && self.held_ && !self.releasing_) {
+    ServerConn& server = *self.held_->server;
+    ReadStart start = read_now(server.socket());
+    if (!start.result) return true;  // nothing there after all: wait on
+    self.reading_server_ = false;
+    ServerChunk& sc = parts.server_handoff;
+    sc = ServerChunk{};
+    const ChunkStep step = self.take_server_chunk(*start.result, sc);
+    if (step == ChunkStep::Done) {
+      self.reading_server_ = true;
+      if (!readiness::will_speculate(server.socket())) return true;
+      continue;  // more may be there: read again, as server_reader's loop would
+    }
+    if (step != ChunkStep::Release) {
+      parts.server_step = step;
+      return false;
+    }
+    // The waiter leaves the server's readiness before the server goes back to the pool (and
+    // perhaps at once to a client of another worker), and waits for the next transaction.
+    parts.server_wake.take_from(server.ready());
+    if (self.release_now(sc.now)) return true;
+    parts.server_step = step;  // a release with work to do on the server: server_reader's
+    parts.server_wake.notify();
+    return true;
+  }
+  return false;  // server_reader looks (ends, or waits elsewhere)
 }
 
 // Keeps the server's ParameterStatus values current as they pass by, and shows the prepared

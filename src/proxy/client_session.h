@@ -150,7 +150,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Task<void> client_reader();
   Task<void> server_reader();
   // client_reader's work on one read, in steps that need no waiting (client_relay.cc).
-  enum class ChunkStep : std::uint8_t { None, Done, Return, Slow, Write };
+  enum class ChunkStep : std::uint8_t { None, Done, Return, Slow, Write, Release, Violation };
   struct ClientChunk {
     ByteView out;           // what goes to the server
     std::size_t begin = 0;  // out's offset in the chunk read
@@ -165,6 +165,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ChunkStep forward_chunk(ClientChunk& c);
   ChunkStep after_write(ClientChunk& c, bool written);
   static bool serve_client(void* session);
+  // server_reader's work on one read of the held server, likewise.
+  struct ServerChunk {
+    ByteView rest;  // Write: what the client has yet to take
+    TimePoint now{};
+  };
+  ChunkStep take_server_chunk(const ReadResult& read, ServerChunk& sc);
+  ChunkStep after_server_write(const ServerChunk& sc, bool written);
+  static bool serve_server(void* session);
   void start_server_reader();
   // The per-transaction steps have a plain function for the common case (nothing to wait
   // for) and a coroutine for the rest; the coroutine is only entered when the plain one fails.
@@ -321,6 +329,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     // A read serve_client() took, and what is left of it for client_reader to do.
     ClientChunk handoff;
     ChunkStep handoff_step = ChunkStep::None;
+    // The same for serve_server() and server_reader.
+    ServerChunk server_handoff;
+    ChunkStep server_step = ChunkStep::None;
     protocol::FrameReader reader;  // whole client messages: login and the admin console
     protocol::MessageScanner from_client;
     protocol::MessageScanner from_server{protocol::Checks::kBackend};

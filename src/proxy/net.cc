@@ -186,6 +186,8 @@ bool Signal::hand_to(readiness::ReadyWait& ready, Socket& socket) {
   return true;
 }
 
+void Signal::take_from(readiness::ReadyWait& ready) { ready.hand_back(slot_); }
+
 ReadStart read_now(Socket& socket) {
   if (!readiness::will_speculate(socket)) return ReadStart{};
   auto buf = scratch();

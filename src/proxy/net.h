@@ -331,6 +331,10 @@ class Signal {
   // plain notify(), where data may already be there, or nobody waits.
   bool hand_to(readiness::ReadyWait& ready, Socket& socket);
 
+  // Takes back a waiter that hand_to() gave to `ready` (if it still waits there): it waits
+  // here again, for notify().
+  void take_from(readiness::ReadyWait& ready);
+
   // After wait(): the read notify_with_read() started for it, if any (and forgets it).
   std::optional<ReadStart> take_read() { return std::exchange(read_, std::nullopt); }
 
