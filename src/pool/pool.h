@@ -90,7 +90,7 @@ class Pool {
   // worker (no hand-over between threads), else the warmest idle one, else a place in the
   // queue.
   Acquired acquire(WaiterId id, TimePoint now, int home = 0) {
-    if (auto it = pick_idle(*this, home); it != idle_.end()) {
+    if (auto it = pick_idle(home); it != idle_.end()) {
       return {AcquireStatus::Ready, lend(it)};
     }
     if (limits_.max_waiting_clients > 0 &&
@@ -106,7 +106,7 @@ class Pool {
   // as when acquire() would queue the caller). For a caller that does not wait.
   template <class Take>
   std::optional<Lease> acquire_idle_if(int home, Take take) {
-    auto it = pick_idle(*this, home);
+    auto it = pick_idle(home);
     if (it == idle_.end() || !take(std::as_const(it->lease))) return std::nullopt;
     return lend(it);
   }
@@ -275,16 +275,13 @@ class Pool {
   }
 
   // What acquire() lends: the warmest idle server on worker `home`, else the warmest idle
-  // one; idle_.end() when none is idle or clients already wait (they go first). Static so
-  // that it serves both the const and the non-const pool.
-  template <class Self>
-  static auto pick_idle(Self& self, int home) -> decltype(self.idle_.begin()) {
-    auto& idle = self.idle_;
-    if (idle.empty() || !self.waiters_.empty()) return idle.end();
-    for (auto i = idle.rbegin(); i != idle.rend(); ++i) {
+  // one; idle_.end() when none is idle or clients already wait (they go first).
+  typename std::vector<IdleEntry>::iterator pick_idle(int home) {
+    if (idle_.empty() || !waiters_.empty()) return idle_.end();
+    for (auto i = idle_.rbegin(); i != idle_.rend(); ++i) {
       if (i->lease.home == home) return std::prev(i.base());
     }
-    return std::prev(idle.end());
+    return std::prev(idle_.end());
   }
 
   PoolLimits limits_;

@@ -159,7 +159,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     TimePoint now{};
     bool attached = false;
     bool sync_skipped = false;
-    Socket* server = nullptr;  // Write: where the rest of `out` goes
   };
   ChunkStep take_client_chunk(const ReadResult& read, ClientChunk& c);
   ChunkStep forward_chunk(ClientChunk& c);
@@ -365,5 +364,26 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   CancelTarget held_target_;  // pid == 0 (or target == nullptr): none
 };
+
+// Both directions of the relay (client_relay.cc, server_relay.cc) call these on every
+// transaction: defined here so that each inlines them.
+inline void ClientSession::set_phase(Phase phase, TimePoint now) {
+  phase_.store(phase, std::memory_order_relaxed);
+  phase_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+// The target's shared_ptr stays after a release (pid 0: nothing held), so that lending the
+// next server of the same pool, every transaction, copies no reference count.
+inline void ClientSession::hold(ServerConn* server) {
+  std::lock_guard lock(cancel_lock_);
+  if (server == nullptr) {
+    held_target_.pid = 0;
+    held_target_.secret = 0;
+    return;
+  }
+  if (held_target_.target != server->target()) held_target_.target = server->target();
+  held_target_.pid = server->backend_pid();
+  held_target_.secret = server->backend_secret();
+}
 
 }  // namespace reservoir::proxy

@@ -425,11 +425,7 @@ void PreparedRelay::on_reply(const protocol::MessageHeader& h, pool::ServerState
       if (plain_ready_ > 0) return;
       while (replies_pending() && expected_[head_].kind != Kind::Ready) pop_front(true, server);
       return;
-    case msg::kReadyForQuery:
-      if (plain_ready_ > 0) {
-        --plain_ready_;
-        return;
-      }
+    case msg::kReadyForQuery:  // (a counted one never gets here: on_server_message())
       while (replies_pending()) {
         const bool ready = expected_[head_].kind == Kind::Ready;
         pop_front(!ready, server);
