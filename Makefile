@@ -3,7 +3,7 @@ BUILD ?= build
 PYTHON ?= /usr/bin/python3
 JOBS ?= $(shell nproc)
 
-.PHONY: all build bootstrap demo test unit integration format format-check bench clean
+.PHONY: all build bootstrap demo test unit integration sanitize format format-check bench clean
 
 all: build
 
@@ -27,6 +27,10 @@ test: build format-check
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/integration
 	RESERVOIR_BIN=$(abspath $(BUILD))/reservoir $(PYTHON) -m pytest -q tests/clients
+
+# The integration and driver suites against an ASan/LSan/UBSan build (build-sanitize/).
+sanitize: bootstrap
+	scripts/sanitize
 
 bench: build
 	QUICK=$(QUICK) bench/run

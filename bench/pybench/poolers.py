@@ -37,6 +37,7 @@ class Target:
     name: str  # as shown in the tables: direct, reservoir, reservoir-w2, pgbouncer
     kind: str  # direct | reservoir | pgbouncer
     workers: int = 1
+    busy_poll: str = ""  # Reservoir's busy_poll setting, when not its default (off)
 
     @property
     def is_pooler(self) -> bool:
@@ -46,6 +47,8 @@ class Target:
 DIRECT = Target("direct", "direct")
 RESERVOIR = Target("reservoir", "reservoir", 1)
 RESERVOIR_W2 = Target("reservoir-w2", "reservoir", 2)
+# workers=1 with busy_poll = 50us (off by default): the churn workload's latency-bound logins.
+RESERVOIR_BP50 = Target("reservoir-bp50", "reservoir", 1, "50us")
 PGBOUNCER = Target("pgbouncer", "pgbouncer")
 
 
@@ -62,7 +65,7 @@ def extra_reservoirs() -> list[Target]:
 
 
 def column_order(names: set[str]) -> list[str]:
-    """Table columns: direct, reservoir, reservoir-wN by N, pgbouncer."""
+    """Table columns: direct, reservoir, reservoir-wN by N, reservoir-bpN, pgbouncer."""
     def key(name: str) -> tuple:
         if name == "direct":
             return (0, 0)
@@ -70,6 +73,8 @@ def column_order(names: set[str]) -> list[str]:
             return (1, 1)
         if name.startswith("reservoir-w"):
             return (1, int(name[len("reservoir-w"):]))
+        if name.startswith("reservoir-"):
+            return (1, 10**6)
         return (2, 0) if name == "pgbouncer" else (3, 0)
     return sorted(names, key=key)
 
@@ -134,6 +139,8 @@ class Running:
         if self.target.kind == "reservoir":
             section = "reservoir"
             settings["workers"] = self.target.workers
+            if self.target.busy_poll:
+                settings["busy_poll"] = self.target.busy_poll
             # Off the shared default, and not the listen port, which is not bound yet either
             # (two picks in a row can return the same free port).
             http_port = free_port()

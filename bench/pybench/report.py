@@ -80,7 +80,7 @@ def markdown(rec: Recorder, meta: list[str], micro: list[dict]) -> str:
               "R/B = Reservoir ÷ PgBouncer, R/D = Reservoir ÷ direct, both of the medians "
               "(for throughput >1 favours Reservoir; for costs, latency and memory <1 does). "
               "`reservoir` runs with workers=1, `reservoir-wN` with workers=N (wN/B is its "
-              "ratio to PgBouncer). "
+              "ratio to PgBouncer), `reservoir-bp50` with workers=1 and busy_poll = 50us. "
               "See bench/README.md for what each row measures.", ""]
     for section, title in SECTION_TITLES.items():
         keys = [k for k in agg if k[0] == section]
@@ -89,7 +89,7 @@ def markdown(rec: Recorder, meta: list[str], micro: list[dict]) -> str:
         cols = column_order({t for k in keys for t in agg[k]})
         ratios = [("R/B", "reservoir", "pgbouncer")]
         ratios += [(f"{t[len('reservoir-'):]}/B", t, "pgbouncer") for t in cols
-                   if t.startswith("reservoir-w")]
+                   if t.startswith("reservoir-")]
         ratios += [("R/D", "reservoir", "direct")] if "direct" in cols else []
         lines += [f"## {title}", ""]
         lines.append("| workload | metric | " + " | ".join(cols + [r[0] for r in ratios]) + " |")
@@ -188,6 +188,8 @@ def chart(rec: Recorder, path: str, workdir: str) -> str:
     if not (n_tput or n_adv):
         return "no data for a chart"
     def title(target: str) -> str:
+        if target.startswith("reservoir-bp"):
+            return f"reservoir (busy_poll={target[len('reservoir-bp'):]}us)"
         if target.startswith("reservoir"):
             return f"reservoir (workers={target[len('reservoir-w'):] or 1})"
         return target

@@ -15,7 +15,7 @@ from typing import Callable
 
 from pybench import cluster, pgbench
 from pybench.common import cpu_seconds, give_to_service_user, have, log, proc_status_kib
-from pybench.poolers import (DIRECT, PGBOUNCER, RESERVOIR, RESERVOIR_W2, PoolerFailed,
+from pybench.poolers import (DIRECT, PGBOUNCER, RESERVOIR, RESERVOIR_BP50, RESERVOIR_W2, PoolerFailed,
                              Running, Target, extra_reservoirs)
 from pybench.record import Recorder
 
@@ -106,8 +106,9 @@ def throughput_workloads(pg: cluster.Postgres, quick: bool, workdir: str) -> lis
                        ["-S", "-M", "prepared"], [DIRECT, RESERVOIR] + extra))
     wl.append(Workload("tpcb_c50", "pgbench TPC-B (built-in script), 50 clients", 50,
                        ["-M", "simple"], base, before=pg.tpcb_reset))
+    # Also with busy_poll (off by default): logins are latency-bound (bench/RESULTS.md).
     wl.append(Workload("churn_c50", "pgbench -S -C (new connection per transaction), 50 clients",
-                       50, ["-S", "-C", "-M", "simple"], base))
+                       50, ["-S", "-C", "-M", "simple"], base[:-1] + [RESERVOIR_BP50, PGBOUNCER]))
     wl.append(Workload("latency_c100", "pgbench -S, 100 clients, fixed rate -R: latency", 100,
                        ["-S", "-M", "simple"], base, kind="latency"))
     wl.append(Workload("pooler_bound_c100", "empty query ';' (-f), 100 clients: pooler-bound",

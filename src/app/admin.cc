@@ -68,10 +68,10 @@ std::pair<std::string, int> split_peer(const std::string& peer) {
 
 // Settings a running process cannot apply (they are read once at start).
 bool needs_restart(const std::string& key) {
-  static const char* kFixed[] = {"listen_addr",      "listen_port",  "unix_socket_dir",
-                                 "unix_socket_mode", "workers",      "http_listen",
-                                 "logfile",          "pidfile",      "log_format",
-                                 "auth_file",        "so_reuseport", "tcp_defer_accept"};
+  static const char* kFixed[] = {
+      "listen_addr",  "listen_port",      "unix_socket_dir", "unix_socket_mode", "workers",
+      "http_listen",  "logfile",          "pidfile",         "log_format",       "auth_file",
+      "so_reuseport", "tcp_defer_accept", "busy_poll"};
   for (const char* k : kFixed) {
     if (key == k) return true;
   }

@@ -383,12 +383,16 @@ int App::run() {
   }
   asio::co_spawn(*loops_[0], maintenance_loop(), asio::detached);
   asio::co_spawn(*loops_[0], signal_loop(), asio::detached);
+  // Only the workers poll before they sleep: the HTTP thread and the resolver never do.
+  const auto busy_poll = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      proxy::to_duration(config_->settings.busy_poll));
   std::vector<std::thread> threads;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (std::size_t i = 1; i < loops_.size(); ++i) {
     guards.push_back(asio::make_work_guard(*loops_[i]));
-    threads.emplace_back([loop = loops_[i].get(), lot = lots_[i].get(), i] {
+    threads.emplace_back([loop = loops_[i].get(), lot = lots_[i].get(), i, busy_poll] {
       proxy::set_worker_index(static_cast<int>(i));
+      proxy::set_busy_poll(busy_poll);
       proxy::ParkingLot::set_current(lot);
       loop->run();
     });
@@ -396,6 +400,7 @@ int App::run() {
   http_.start();
   spdlog::info("reservoir ready with {} worker{}", loops_.size(), loops_.size() == 1 ? "" : "s");
   proxy::ParkingLot::set_current(lots_[0].get());
+  proxy::set_busy_poll(busy_poll);
   loops_[0]->run();
   proxy::ParkingLot::set_current(nullptr);
   for (auto& t : threads) t.join();

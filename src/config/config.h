@@ -63,6 +63,9 @@ struct Settings {
   std::string unix_socket_dir = "/tmp";  // empty: no unix socket
   int unix_socket_mode = 0777;
   int workers = 0;  // 0: number of cores
+  // How long a worker out of work polls epoll for the next event before it sleeps; 0: sleep
+  // at once. Trades CPU for the latency of wake-ups (proxy/net.cc).
+  Seconds busy_poll{0.0};
 
   // Authentication
   AuthType auth_type = AuthType::ScramSha256;

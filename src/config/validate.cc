@@ -34,6 +34,21 @@ Status check_global_pool(const Config& config) {
   return Ok{};
 }
 
+// A worker polls for up to busy_poll after every event, timer ticks included (every 100 ms):
+// a window near that would keep an idle worker polling for ever.
+Status check_busy_poll(const Config& config) {
+  constexpr double kMaxSeconds = 0.01;
+  if (config.settings.busy_poll.count() > kMaxSeconds) {
+    std::string value;
+    for (const auto& source : config.sources) {
+      if (source.key == "busy_poll") value = source.value;
+    }
+    return problem("busy_poll (" + value + " s, from " + origin_of(config, "busy_poll") +
+                   ") must be at most 10ms; 50us suits most machines");
+  }
+  return Ok{};
+}
+
 // A database's own sizes override the global ones; the effective pair must still be ordered.
 Status check_database(const Config& config, const DatabaseEntry& db) {
   const int size = db.pool_size.value_or(config.settings.default_pool_size);
@@ -51,6 +66,7 @@ Status check_database(const Config& config, const DatabaseEntry& db) {
 Status validate(const Config& config) {
   if (auto status = check_auth(config); !status) return status;
   if (auto status = check_global_pool(config); !status) return status;
+  if (auto status = check_busy_poll(config); !status) return status;
   for (const auto& db : config.databases) {
     if (auto status = check_database(config, db); !status) return status;
   }

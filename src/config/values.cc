@@ -52,15 +52,16 @@ Result<Seconds> parse_duration(std::string_view text) {
   double number = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
   if (text.empty() || ec != std::errc() || !std::isfinite(number)) {
-    return reason("expected a number of seconds, optionally with a unit (s, ms, min, h)");
+    return reason("expected a number of seconds, optionally with a unit (s, ms, us, min, h)");
   }
   if (number < 0) return reason("must not be negative");
   const std::string unit = trim(std::string_view(end, text.data() + text.size() - end));
   if (unit.empty() || unit == "s") return Seconds(number);
   if (unit == "ms") return Seconds(number / 1000.0);
+  if (unit == "us") return Seconds(number / 1e6);
   if (unit == "min") return Seconds(number * 60.0);
   if (unit == "h") return Seconds(number * 3600.0);
-  return reason("unknown unit '" + unit + "' (use s, ms, min or h)");
+  return reason("unknown unit '" + unit + "' (use s, ms, us, min or h)");
 }
 
 Result<int> parse_octal_mode(std::string_view text) {

@@ -17,7 +17,7 @@ std::string lowercase(std::string_view text);
 Result<long long> parse_integer(std::string_view text, long long min, long long max);
 // 0/1, true/false, on/off, yes/no (any case).
 Result<bool> parse_bool(std::string_view text);
-// Non-negative seconds, fractions allowed, optionally with a unit: s, ms, min, h.
+// Non-negative seconds, fractions allowed, optionally with a unit: s, ms, us, min, h.
 Result<Seconds> parse_duration(std::string_view text);
 // Octal file mode such as 0777 or 777.
 Result<int> parse_octal_mode(std::string_view text);

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <optional>
 
@@ -29,14 +30,45 @@ extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
 // epoll_wait() also delivers the readiness that relay readers wait for without an Asio
 // operation (readiness::ReadyWait): their coroutines resume inside this call, before the
 // reactor sees the events left for it.
-extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
-  const int n = static_cast<int>(reservoir::raw_syscall6(
+namespace {
+// This thread's `busy_poll` window (set_busy_poll); zero on every thread but the workers.
+thread_local std::chrono::nanoseconds busy_poll_window{0};
+
+int wait_for_events(int epfd, struct epoll_event* events, int maxevents, int timeout) {
+  return static_cast<int>(reservoir::raw_syscall6(
       SYS_epoll_pwait, epfd, reinterpret_cast<long>(events), maxevents, timeout, 0, 0));
+}
+
+// A wait that would sleep (timeout not 0) on a thread with busy polling: polls epoll without
+// sleeping for up to the window, then sleeps. Sleeping costs the latency of a wake-up (the
+// kernel's, and on a virtual machine the host's waking an idle vCPU) on every message that
+// arrives while the worker sleeps; polling costs the CPU of the window whenever nothing comes.
+// A timer due within the window ends the polling at its time, as the sleep would have.
+int poll_then_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const Clock::duration window = busy_poll_window;
+  const auto limit =
+      timeout > 0 ? std::min<Clock::duration>(window, std::chrono::milliseconds(timeout)) : window;
+  do {
+    if (const int n = wait_for_events(epfd, events, maxevents, 0); n != 0) return n;
+  } while (Clock::now() - start < limit);
+  if (limit < window) return 0;  // the timer is due
+  return wait_for_events(epfd, events, maxevents, timeout);
+}
+}  // namespace
+
+extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
+  const int n = timeout != 0 && busy_poll_window.count() > 0
+                    ? poll_then_wait(epfd, events, maxevents, timeout)
+                    : wait_for_events(epfd, events, maxevents, timeout);
   if (n <= 0) return n;
   return reservoir::proxy::readiness::dispatch_ready(epfd, events, n);
 }
 
 namespace reservoir::proxy {
+
+void set_busy_poll(std::chrono::nanoseconds window) { busy_poll_window = window; }
 
 namespace {
 // Asynchronous writes this worker has started, and how many are still pending. A queued write

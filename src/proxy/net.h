@@ -55,6 +55,11 @@ Task<bool> write_all(Socket& socket, ByteView bytes);
 int worker_index();
 void set_worker_index(int index);
 
+// Busy polling before the calling thread sleeps in epoll_wait (the `busy_poll` setting): for
+// up to `window` it polls epoll without sleeping. Each worker thread sets it once before it
+// runs its loop; zero, the default of every thread, sleeps at once.
+void set_busy_poll(std::chrono::nanoseconds window);
+
 // The relay's lean I/O. Reads wait for readiness first and then read into the worker's
 // scratch buffer, so an idle connection holds no buffer and a read costs one syscall.
 // Writes go straight out; only bytes the peer cannot take yet are copied into `spill`

@@ -315,7 +315,7 @@ TEST(LoadConfig, InvalidEnvironmentValueFails) {
 TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   auto config = load_ok(kAuth);
   ASSERT_TRUE(config);
-  EXPECT_EQ(config->sources.size(), 58u);  // one per setting in settings_table.cc
+  EXPECT_EQ(config->sources.size(), 59u);  // one per setting in settings_table.cc
   EXPECT_TRUE(std::is_sorted(config->sources.begin(), config->sources.end(),
                              [](const auto& a, const auto& b) { return a.key < b.key; }));
   EXPECT_EQ(source(*config, "server_reset_query").value, "DISCARD ALL");
@@ -326,6 +326,7 @@ TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   EXPECT_EQ(source(*config, "transaction_mode_pinning").value, "1");
   EXPECT_EQ(source(*config, "tcp_defer_accept").value, "1");  // PgBouncer's default on Linux
   EXPECT_EQ(source(*config, "so_reuseport").value, "0");
+  EXPECT_EQ(source(*config, "busy_poll").value, "0");  // off: workers sleep at once
 }
 
 TEST(LoadConfig, CrossSettingValidation) {
@@ -338,6 +339,11 @@ TEST(LoadConfig, CrossSettingValidation) {
       "min_pool_size (30, from r.ini:3) must not exceed default_pool_size (20, from default)");
   EXPECT_EQ(load_error(kAuth + "[databases]\nsmall = pool_size=2 min_pool_size=3\n"),
             "r.ini:4: database 'small': min_pool_size (3) must not exceed its pool size (2)");
+  EXPECT_EQ(load_error(kAuth + "busy_poll = 20ms\n"),
+            "busy_poll (0.02 s, from r.ini:3) must be at most 10ms; 50us suits most machines");
+  auto largest = parse_config(kAuth + "busy_poll = 10ms\n", "r.ini", {});
+  ASSERT_TRUE(largest.ok());
+  EXPECT_DOUBLE_EQ((*largest)->settings.busy_poll.count(), 0.01);
 }
 
 TEST(LoadConfig, IncludedFilesReportTheirOwnLocations) {

@@ -28,10 +28,11 @@ TEST(Values, Durations) {
   EXPECT_DOUBLE_EQ(parse_duration("0.5")->count(), 0.5);
   EXPECT_DOUBLE_EQ(parse_duration("5s")->count(), 5.0);
   EXPECT_DOUBLE_EQ(parse_duration("100ms")->count(), 0.1);
+  EXPECT_DOUBLE_EQ(parse_duration("50us")->count(), 50e-6);
   EXPECT_DOUBLE_EQ(parse_duration("2 min")->count(), 120.0);
   EXPECT_DOUBLE_EQ(parse_duration("1h")->count(), 3600.0);
   EXPECT_EQ(parse_duration("-1").error().message, "must not be negative");
-  EXPECT_EQ(parse_duration("5d").error().message, "unknown unit 'd' (use s, ms, min or h)");
+  EXPECT_EQ(parse_duration("5d").error().message, "unknown unit 'd' (use s, ms, us, min or h)");
   EXPECT_FALSE(parse_duration("soon").ok());
   EXPECT_FALSE(parse_duration("inf").ok());
   EXPECT_FALSE(parse_duration("nan").ok());

@@ -1,0 +1,76 @@
+"""busy_poll: a worker out of work polls epoll for up to the window before it sleeps.
+
+With workers=1 the worker is the process's main thread, so its voluntary context switches
+(/proc/<pid>/task/<pid>/status) count its sleeps, and /proc/<pid>/stat its CPU time.
+"""
+import os
+import time
+
+import pytest
+
+
+def sleeps(pid: int) -> int:
+    """Voluntary context switches of the main thread (worker 0)."""
+    with open(f"/proc/{pid}/task/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no voluntary_ctxt_switches for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of the whole process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_queries(conn, count: int) -> None:
+    with conn.cursor() as cur:
+        for i in range(count):
+            cur.execute("SELECT %s", (i,))
+            assert cur.fetchone() == (i,)
+
+
+@pytest.mark.parametrize("busy_poll", ["0", "5ms"])
+def test_a_polling_worker_does_not_sleep_between_requests(reservoir, pg_up, busy_poll):
+    """Each query makes a sleeping worker wait twice (for PostgreSQL's reply, then for the
+    client's next query); within a 5 ms window it polls through both instead."""
+    res = reservoir(workers=1, busy_poll=busy_poll)
+    pid = res.proc.pid
+    conn = res.connect()
+    try:
+        run_queries(conn, 20)  # login and pool warm-up
+        before = sleeps(pid)
+        run_queries(conn, 300)
+        slept = sleeps(pid) - before
+    finally:
+        conn.close()
+    if busy_poll == "0":
+        assert slept >= 300, f"only {slept} sleeps over 300 queries without busy_poll"
+    else:
+        assert slept < 30, f"{slept} sleeps over 300 queries with busy_poll = {busy_poll}"
+
+
+def test_an_idle_worker_stops_polling(reservoir, pg_up):
+    """After the traffic stops the worker polls only for the window after each timer tick
+    (every 100 ms), then sleeps: an idle pooler costs next to no CPU."""
+    res = reservoir(workers=1, busy_poll="1ms")
+    pid = res.proc.pid
+    conn = res.connect()
+    try:
+        run_queries(conn, 50)
+        time.sleep(0.3)
+        before = cpu_seconds(pid)
+        time.sleep(2.0)
+        used = cpu_seconds(pid) - before
+    finally:
+        conn.close()
+    assert used < 0.2, f"{used:.2f} s of CPU in 2 s idle with busy_poll = 1ms"
+
+
+def test_busy_poll_over_10ms_is_refused(reservoir, pg_up):
+    """A window as long as the timer ticks would keep an idle worker polling for ever."""
+    with pytest.raises(AssertionError) as refused:
+        reservoir(busy_poll="50ms")
+    assert "busy_poll (0.05 s" in str(refused.value) and "at most 10ms" in str(refused.value)
