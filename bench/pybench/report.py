@@ -189,7 +189,7 @@ def chart(rec: Recorder, path: str, workdir: str) -> str:
         return "no data for a chart"
     def title(target: str) -> str:
         if target.startswith("reservoir-bp"):
-            return f"reservoir (busy_poll={target[len('reservoir-bp'):]}us)"
+            return f"reservoir (busy-poll={target[len('reservoir-bp'):]}us)"
         if target.startswith("reservoir"):
             return f"reservoir (workers={target[len('reservoir-w'):] or 1})"
         return target
