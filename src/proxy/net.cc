@@ -27,9 +27,7 @@ extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
   return reservoir::raw_syscall6(SYS_recvfrom, fd, reinterpret_cast<long>(buf),
                                  static_cast<long>(len), flags, 0, 0);
 }
-// epoll_wait() also delivers the readiness that relay readers wait for without an Asio
-// operation (readiness::ReadyWait): their coroutines resume inside this call, before the
-// reactor sees the events left for it.
+
 namespace {
 // This thread's `busy_poll` window (set_busy_poll); zero on every thread but the workers.
 thread_local std::chrono::nanoseconds busy_poll_window{0};
@@ -58,6 +56,9 @@ int poll_then_wait(int epfd, struct epoll_event* events, int maxevents, int time
 }
 }  // namespace
 
+// epoll_wait() also delivers the readiness that relay readers wait for without an Asio
+// operation (readiness::ReadyWait): their coroutines resume inside this call, before the
+// reactor sees the events left for it.
 extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
   const int n = timeout != 0 && busy_poll_window.count() > 0
                     ? poll_then_wait(epfd, events, maxevents, timeout)
