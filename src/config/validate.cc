@@ -5,11 +5,16 @@
 namespace reservoir::config {
 namespace {
 
-std::string origin_of(const Config& config, const std::string& key) {
+const SettingSource* source_of(const Config& config, const std::string& key) {
   for (const auto& source : config.sources) {
-    if (source.key == key) return source.origin;
+    if (source.key == key) return &source;
   }
-  return "default";
+  return nullptr;
+}
+
+std::string origin_of(const Config& config, const std::string& key) {
+  const SettingSource* source = source_of(config, key);
+  return source ? source->origin : "default";
 }
 
 Error problem(std::string message) { return make_error(kConfigFileError, std::move(message)); }
@@ -39,11 +44,8 @@ Status check_global_pool(const Config& config) {
 Status check_busy_poll(const Config& config) {
   constexpr double kMaxSeconds = 0.01;
   if (config.settings.busy_poll.count() > kMaxSeconds) {
-    std::string value;
-    for (const auto& source : config.sources) {
-      if (source.key == "busy_poll") value = source.value;
-    }
-    return problem("busy_poll (" + value + " s, from " + origin_of(config, "busy_poll") +
+    const SettingSource* source = source_of(config, "busy_poll");  // one per setting
+    return problem("busy_poll (" + source->value + " s, from " + source->origin +
                    ") must be at most 10ms; 50us suits most machines");
   }
   return Ok{};
