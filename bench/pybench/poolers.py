@@ -37,7 +37,7 @@ class Target:
     name: str  # as shown in the tables: direct, reservoir, reservoir-w2, pgbouncer
     kind: str  # direct | reservoir | pgbouncer
     workers: int = 1
-    busy_poll: str = ""  # Reservoir's busy_poll setting, when not its default (off)
+    busy_poll: str = ""  # Reservoir's busy_poll setting, when not its default (auto)
 
     @property
     def is_pooler(self) -> bool:
@@ -47,8 +47,9 @@ class Target:
 DIRECT = Target("direct", "direct")
 RESERVOIR = Target("reservoir", "reservoir", 1)
 RESERVOIR_W2 = Target("reservoir-w2", "reservoir", 2)
-# workers=1 with busy_poll = 50us (off by default): the churn workload's latency-bound logins.
-RESERVOIR_BP50 = Target("reservoir-bp50", "reservoir", 1, "50us")
+# workers=1 with busy polling off (busy_poll = 0; the default is auto): what auto polling
+# changes on the latency-bound workloads (churn, fixed-rate latency).
+RESERVOIR_NOPOLL = Target("reservoir-nopoll", "reservoir", 1, "0")
 PGBOUNCER = Target("pgbouncer", "pgbouncer")
 
 

@@ -80,7 +80,8 @@ def markdown(rec: Recorder, meta: list[str], micro: list[dict]) -> str:
               "R/B = Reservoir ÷ PgBouncer, R/D = Reservoir ÷ direct, both of the medians "
               "(for throughput >1 favours Reservoir; for costs, latency and memory <1 does). "
               "`reservoir` runs with workers=1, `reservoir-wN` with workers=N (wN/B is its "
-              "ratio to PgBouncer), `reservoir-bp50` with workers=1 and busy_poll = 50us. "
+              "ratio to PgBouncer), `reservoir-nopoll` with workers=1 and busy_poll = 0 (the "
+              "default, auto, polls only while the machine has CPU to spare). "
               "See bench/README.md for what each row measures.", ""]
     for section, title in SECTION_TITLES.items():
         keys = [k for k in agg if k[0] == section]

@@ -13,6 +13,8 @@
 #include <map>
 
 #include "proxy/asio_readiness.h"
+#include "proxy/busy_poll.h"
+#include "proxy/net.h"
 
 namespace reservoir::app {
 
@@ -286,15 +288,55 @@ std::shared_ptr<const proxy::Services> App::session_services() {
   return session_services_;
 }
 
+// `busy_poll = auto`: samples the machine's CPU and lets the workers poll while it is spare
+// (proxy/busy_poll.h).
+App::BusyPollWatch::BusyPollWatch(const config::Config& config, std::size_t workers)
+    : governor_(static_cast<int>(workers)) {
+  if (!config.settings.busy_poll.automatic) return;
+  if (proxy::cgroup_cpu_quota()) {
+    spdlog::info("busy_poll = auto: workers will not poll, the cgroup has a CPU quota");
+    return;
+  }
+  last_ = proxy::read_cpu_sample();
+  if (!last_) {
+    spdlog::info("busy_poll = auto: workers will not poll, /proc/stat cannot be read");
+    return;
+  }
+  active_ = true;
+  last_time_ = SteadyClock::now();
+}
+
+void App::BusyPollWatch::sample(TimePoint now) {
+  if (!active_) return;
+  auto next = proxy::read_cpu_sample();
+  if (!next) return;
+  const auto period = std::chrono::duration_cast<std::chrono::microseconds>(now - last_time_);
+  if (const auto load = proxy::cpu_load(*last_, *next, period)) {
+    const bool was = governor_.polling();
+    if (governor_.update(*load) != was) {
+      proxy::allow_busy_poll(governor_.polling());
+      spdlog::debug(
+          "busy_poll = auto: workers {} polling ({:.2f} idle cores, {:.2f} used by Reservoir, "
+          "CPU stall {})",
+          governor_.polling() ? "start" : "stop", load->idle_cores, load->own_cores,
+          load->stall_fraction ? fmt::format("{:.2f}", *load->stall_fraction) : "n/a");
+    }
+  }
+  last_ = next;
+  last_time_ = now;
+}
+
 // Upkeep: clients waiting for a server ten times a second (query_wait_timeout,
 // query_wait_notify); twice a second idle servers, min_pool_size and the reserve, and client
 // timeouts.
 Task<void> App::maintenance_loop() {
   proxy::Timer timer(*loops_[0]);
+  BusyPollWatch busy_poll(*config_, loops_.size());
   for (unsigned tick = 1; !stopping_; ++tick) {
     timer.expires_after(std::chrono::milliseconds(100));
     (void)co_await timer.async_wait(nothrow);
     if (stopping_) break;
+    busy_poll.sample(SteadyClock::now());
     pools_.expire_waiters(SteadyClock::now(), loops_[0]->get_executor());
     if (tick % 5 != 0) continue;
     pools_.maintain(loops_[0]->get_executor());
@@ -385,14 +427,15 @@ int App::run() {
   asio::co_spawn(*loops_[0], signal_loop(), asio::detached);
   // Only the workers poll before they sleep: the HTTP thread and the resolver never do.
   const auto busy_poll = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      proxy::to_duration(config_->settings.busy_poll));
+      proxy::to_duration(config_->settings.busy_poll.window));
+  const bool auto_poll = config_->settings.busy_poll.automatic;
   std::vector<std::thread> threads;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (std::size_t i = 1; i < loops_.size(); ++i) {
     guards.push_back(asio::make_work_guard(*loops_[i]));
-    threads.emplace_back([loop = loops_[i].get(), lot = lots_[i].get(), i, busy_poll] {
+    threads.emplace_back([loop = loops_[i].get(), lot = lots_[i].get(), i, busy_poll, auto_poll] {
       proxy::set_worker_index(static_cast<int>(i));
-      proxy::set_busy_poll(busy_poll);
+      proxy::set_busy_poll(busy_poll, auto_poll);
       proxy::ParkingLot::set_current(lot);
       loop->run();
     });
@@ -400,7 +443,7 @@ int App::run() {
   http_.start();
   spdlog::info("reservoir ready with {} worker{}", loops_.size(), loops_.size() == 1 ? "" : "s");
   proxy::ParkingLot::set_current(lots_[0].get());
-  proxy::set_busy_poll(busy_poll);
+  proxy::set_busy_poll(busy_poll, auto_poll);
   loops_[0]->run();
   proxy::ParkingLot::set_current(nullptr);
   for (auto& t : threads) t.join();

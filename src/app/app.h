@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "http/server.h"
 #include "observability/watch.h"
+#include "proxy/busy_poll.h"
 #include "proxy/client_session.h"
 #include "proxy/pool_registry.h"
 #include "proxy/sessions.h"
@@ -45,6 +46,20 @@ class App : public http::Source, public proxy::AdminBackend {
   proxy::Task<Status> admin_run(const admin::Command& command, proxy::Executor ex) override;
 
  private:
+  // `busy_poll = auto`: samples the machine every upkeep tick (100 ms) and switches the workers'
+  // polling (proxy/busy_poll.h). Inert with a fixed window.
+  class BusyPollWatch {
+   public:
+    BusyPollWatch(const config::Config& config, std::size_t workers);
+    void sample(TimePoint now);
+
+   private:
+    proxy::BusyPollGovernor governor_;
+    bool active_ = false;
+    std::optional<proxy::CpuSample> last_;
+    TimePoint last_time_{};
+  };
+
   proxy::Task<void> accept_loop(Acceptor& acceptor);
   proxy::Task<void> maintenance_loop();
   proxy::Task<void> signal_loop();

@@ -54,6 +54,13 @@ struct UserEntry {
   std::string origin;  // "file:LINE" of the line that defined it
 };
 
+// The `busy_poll` setting: a fixed window, or `auto`.
+struct BusyPoll {
+  static constexpr Seconds kAutoWindow{50e-6};
+  bool automatic = true;
+  Seconds window = kAutoWindow;
+};
+
 // Every setting of the main section ([reservoir] or [pgbouncer]), with its default.
 // Names match PgBouncer's. Durations in the file are seconds (fractions allowed).
 struct Settings {
@@ -63,9 +70,10 @@ struct Settings {
   std::string unix_socket_dir = "/tmp";  // empty: no unix socket
   int unix_socket_mode = 0777;
   int workers = 0;  // 0: number of cores
-  // How long a worker out of work polls epoll for the next event before it sleeps; 0: sleep
-  // at once. Trades CPU for the latency of wake-ups (proxy/net.cc).
-  Seconds busy_poll{0.0};
+  // How long a worker out of work polls epoll for the next event before it sleeps (proxy/net.cc):
+  // trades CPU for the latency of wake-ups. `auto` (the default) polls 50 us, and only while
+  // the machine has CPU to spare (proxy/busy_poll.h); 0 sleeps at once.
+  BusyPoll busy_poll;
 
   // Authentication
   AuthType auth_type = AuthType::ScramSha256;

@@ -62,7 +62,7 @@ std::vector<SettingSpec> build_specs() {
       text("unix_socket_dir", &S::unix_socket_dir),
       make("unix_socket_mode", &S::unix_socket_mode, parse_octal_mode, format_octal_mode),
       count("workers", &S::workers),
-      duration("busy_poll", &S::busy_poll),
+      make("busy_poll", &S::busy_poll, parse_busy_poll, format_busy_poll),
       make("auth_type", &S::auth_type, parse_auth_type, enum_text),
       text("auth_file", &S::auth_file),
       list("admin_users", &S::admin_users),

@@ -43,7 +43,7 @@ Status check_global_pool(const Config& config) {
 // a window near that would keep an idle worker polling for ever.
 Status check_busy_poll(const Config& config) {
   constexpr double kMaxSeconds = 0.01;
-  if (config.settings.busy_poll.count() > kMaxSeconds) {
+  if (config.settings.busy_poll.window.count() > kMaxSeconds) {
     const SettingSource* source = source_of(config, "busy_poll");  // one per setting
     return problem("busy_poll (" + source->value + " s, from " + source->origin +
                    ") must be at most 10ms; 50us suits most machines");

@@ -64,6 +64,13 @@ Result<Seconds> parse_duration(std::string_view text) {
   return reason("unknown unit '" + unit + "' (use s, ms, us, min or h)");
 }
 
+Result<BusyPoll> parse_busy_poll(std::string_view text) {
+  if (lowercase(text) == "auto") return BusyPoll{};
+  auto window = parse_duration(text);
+  if (!window) return window.error();
+  return BusyPoll{.automatic = false, .window = *window};
+}
+
 Result<int> parse_octal_mode(std::string_view text) {
   int mode = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
@@ -118,6 +125,10 @@ std::string format_seconds(Seconds value) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.10g", value.count());
   return buffer;
+}
+
+std::string format_busy_poll(const BusyPoll& value) {
+  return value.automatic ? "auto" : format_seconds(value.window);
 }
 
 std::string format_octal_mode(int mode) {

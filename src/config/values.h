@@ -19,6 +19,8 @@ Result<long long> parse_integer(std::string_view text, long long min, long long 
 Result<bool> parse_bool(std::string_view text);
 // Non-negative seconds, fractions allowed, optionally with a unit: s, ms, us, min, h.
 Result<Seconds> parse_duration(std::string_view text);
+// `auto`, or a duration (parse_duration).
+Result<BusyPoll> parse_busy_poll(std::string_view text);
 // Octal file mode such as 0777 or 777.
 Result<int> parse_octal_mode(std::string_view text);
 Result<PoolMode> parse_pool_mode(std::string_view text);
@@ -27,8 +29,9 @@ Result<LogFormat> parse_log_format(std::string_view text);
 // Comma-separated items, each trimmed; empty items are dropped.
 std::vector<std::string> parse_list(std::string_view text);
 
-std::string format_seconds(Seconds value);  // "5", "0.25"
-std::string format_octal_mode(int mode);    // "0777"
+std::string format_seconds(Seconds value);            // "5", "0.25"
+std::string format_busy_poll(const BusyPoll& value);  // "auto", "0.00005"
+std::string format_octal_mode(int mode);              // "0777"
 std::string format_list(const std::vector<std::string>& items);
 
 }  // namespace reservoir::config

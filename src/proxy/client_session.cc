@@ -300,10 +300,13 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   Bytes out = std::move(authenticated->reply);
   out.reserve(out.size() + kWelcomeBytes);
   protocol::Authentication::ok().encode(out);
-  if (settings_.log_connections) {
-    spdlog::info("client {} {}@{} logged in (application_name={}, pool_mode={})", peer_, user_,
-                 database_, application_name_, config::to_string(mode_));
-  }
+  // Logged once the client has its answer: the log's write is not on the login's path.
+  auto log_login = [this] {
+    if (settings_.log_connections) {
+      spdlog::info("client {} {}@{} logged in (application_name={}, pool_mode={})", peer_, user_,
+                   database_, application_name_, config::to_string(mode_));
+    }
+  };
 
   // Session mode lends the server now; other modes only learn the server's parameters.
   auto pool_params = services_->pools->server_params(*pool_);
@@ -313,6 +316,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   if (lend_now) {
     // The client hears it is in while a server is found.
     if (!co_await write_all(client_, out)) co_return "client went away during login";
+    log_login();
     out.clear();
     if (!co_await attach_server(0, /*at_login=*/true)) co_return end_error().message;
     services_->pools->learn_settings(*pool_, *settings_wanted_);
@@ -321,6 +325,7 @@ Task<std::optional<std::string>> ClientSession::log_in() {
   if (held_ && mode_ != config::PoolMode::Session) co_await release_server();
   append_welcome(out, *pool_params);
   if (!co_await write_all(client_, out)) end(RelayEnd::ClientGone);
+  if (!lend_now) log_login();
   co_return std::nullopt;
 }
 

@@ -2,12 +2,14 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -31,6 +33,14 @@ extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
 namespace {
 // This thread's `busy_poll` window (set_busy_poll); zero on every thread but the workers.
 thread_local std::chrono::nanoseconds busy_poll_window{0};
+// `busy_poll = auto` on this thread: poll only while the governor allows it (allow_busy_poll),
+// and for at most kAutoPollShare of each kAutoPollPeriod.
+thread_local bool busy_poll_auto = false;
+std::atomic<bool> auto_poll_allowed{false};
+constexpr auto kAutoPollPeriod = std::chrono::milliseconds(100);
+constexpr auto kAutoPollShare = std::chrono::milliseconds(25);
+thread_local std::chrono::steady_clock::time_point auto_period_start{};
+thread_local std::chrono::steady_clock::duration auto_polled{};
 
 int wait_for_events(int epfd, struct epoll_event* events, int maxevents, int timeout) {
   return static_cast<int>(reservoir::raw_syscall6(
@@ -44,13 +54,33 @@ int wait_for_events(int epfd, struct epoll_event* events, int maxevents, int tim
 // A timer due within the window ends the polling at its time, as the sleep would have.
 int poll_then_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
   using Clock = std::chrono::steady_clock;
+  if (busy_poll_auto && !auto_poll_allowed.load(std::memory_order_relaxed)) {
+    return wait_for_events(epfd, events, maxevents, timeout);
+  }
   const auto start = Clock::now();
+  if (busy_poll_auto) {
+    if (start - auto_period_start >= kAutoPollPeriod) {
+      auto_period_start = start;
+      auto_polled = {};
+    } else if (auto_polled >= kAutoPollShare) {
+      return wait_for_events(epfd, events, maxevents, timeout);
+    }
+  }
   const Clock::duration window = busy_poll_window;
   const auto limit =
       timeout > 0 ? std::min<Clock::duration>(window, std::chrono::milliseconds(timeout)) : window;
+  Clock::time_point now;
   do {
-    if (const int n = wait_for_events(epfd, events, maxevents, 0); n != 0) return n;
-  } while (Clock::now() - start < limit);
+    if (const int n = wait_for_events(epfd, events, maxevents, 0); n != 0) {
+      if (busy_poll_auto) auto_polled += Clock::now() - start;
+      return n;
+    }
+    // A task woken on this CPU (often the client this worker just answered) runs now rather
+    // than after the window.
+    sched_yield();
+    now = Clock::now();
+  } while (now - start < limit);
+  if (busy_poll_auto) auto_polled += now - start;
   if (limit < window) return 0;  // the timer is due
   return wait_for_events(epfd, events, maxevents, timeout);
 }
@@ -69,7 +99,12 @@ extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, i
 
 namespace reservoir::proxy {
 
-void set_busy_poll(std::chrono::nanoseconds window) { busy_poll_window = window; }
+void set_busy_poll(std::chrono::nanoseconds window, bool automatic) {
+  busy_poll_window = window;
+  busy_poll_auto = automatic;
+}
+
+void allow_busy_poll(bool allowed) { auto_poll_allowed.store(allowed, std::memory_order_relaxed); }
 
 namespace {
 // Asynchronous writes this worker has started, and how many are still pending. A queued write

@@ -57,8 +57,11 @@ void set_worker_index(int index);
 
 // Busy polling before the calling thread sleeps in epoll_wait (the `busy_poll` setting): for
 // up to `window` it polls epoll without sleeping. Each worker thread sets it once before it
-// runs its loop; zero, the default of every thread, sleeps at once.
-void set_busy_poll(std::chrono::nanoseconds window);
+// runs its loop; zero, the default of every thread, sleeps at once. An `automatic` thread
+// polls only while allow_busy_poll(true) is in force (the app's governor, proxy/busy_poll.h),
+// and for at most a quarter of each 100 ms.
+void set_busy_poll(std::chrono::nanoseconds window, bool automatic = false);
+void allow_busy_poll(bool allowed);
 
 // The relay's lean I/O. Reads wait for readiness first and then read into the worker's
 // scratch buffer, so an idle connection holds no buffer and a read costs one syscall.

@@ -74,3 +74,70 @@ def test_busy_poll_over_10ms_is_refused(reservoir, pg_up):
     with pytest.raises(AssertionError) as refused:
         reservoir(busy_poll="50ms")
     assert "busy_poll (0.05 s" in str(refused.value) and "at most 10ms" in str(refused.value)
+
+
+def _wait_for_log(res, text: str, after: int, timeout: float) -> int:
+    """Waits for `text` in the log past offset `after`; returns the offset past it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at = res.log().find(text, after)
+        if at >= 0:
+            return at + len(text)
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} in the log within {timeout} s:\n{res.log()[after:][-3000:]}")
+
+
+def _cpu_hog() -> None:
+    while True:
+        pass
+
+
+def test_auto_polls_while_cpu_is_spare_and_stops_when_tasks_wait(reservoir, pg_up, tmp_path):
+    """busy_poll = auto (the default) reads the machine's CPU every 100 ms: a pooler serving
+    one client on an otherwise idle machine starts polling, and stops once other tasks queue
+    for the CPUs (busy loops on every core), the stall the kernel reports in
+    /proc/pressure/cpu."""
+    import multiprocessing
+    import subprocess
+
+    import harness
+
+    if not os.path.exists("/proc/pressure/cpu"):
+        pytest.skip("this kernel reports no CPU pressure (/proc/pressure/cpu): auto then "
+                    "decides from idle CPU alone, which busy loops cannot show apart")
+    res = reservoir(workers=1, verbose=1)
+    script = tmp_path / "select.sql"
+    script.write_text("SELECT 1;\n")
+    load = subprocess.Popen(
+        [os.path.join(harness.PG_BIN, "pgbench"), "-n", "-f", str(script), "-c", "1", "-j", "1",
+         "-T", "30", "-h", "127.0.0.1", "-p", str(res.port), "-U", harness.APP_USER,
+         harness.APP_DB],
+        env={**os.environ, "PGPASSWORD": harness.APP_PASSWORD, "PGSSLMODE": "disable"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    hogs = []
+    try:
+        started = _wait_for_log(res, "busy_poll = auto: workers start polling", 0, 10)
+        assert load.poll() is None, load.stderr.read().decode()
+        hogs = [multiprocessing.Process(target=_cpu_hog, daemon=True)
+                for _ in range(2 * (os.cpu_count() or 1))]
+        for hog in hogs:
+            hog.start()
+        _wait_for_log(res, "busy_poll = auto: workers stop polling", started, 10)
+    finally:
+        for hog in hogs:
+            hog.kill()
+        load.kill()
+        load.wait()
+
+
+def test_auto_does_not_poll_an_idle_pooler(reservoir, pg_up):
+    """With no traffic there is no wake-up to save: an idle machine alone does not start
+    polling, which would otherwise be on when the next burst of load arrives."""
+    res = reservoir(workers=1, verbose=1)
+    conn = res.connect()
+    try:
+        run_queries(conn, 5)
+        time.sleep(1.5)
+    finally:
+        conn.close()
+    assert "workers start polling" not in res.log()

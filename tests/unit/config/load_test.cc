@@ -326,7 +326,7 @@ TEST(LoadConfig, SourcesCoverEverySettingSortedByKey) {
   EXPECT_EQ(source(*config, "transaction_mode_pinning").value, "1");
   EXPECT_EQ(source(*config, "tcp_defer_accept").value, "1");  // PgBouncer's default on Linux
   EXPECT_EQ(source(*config, "so_reuseport").value, "0");
-  EXPECT_EQ(source(*config, "busy_poll").value, "0");  // off: workers sleep at once
+  EXPECT_EQ(source(*config, "busy_poll").value, "auto");  // polls only while CPU is spare
 }
 
 TEST(LoadConfig, CrossSettingValidation) {
@@ -343,7 +343,16 @@ TEST(LoadConfig, CrossSettingValidation) {
             "busy_poll (0.02 s, from r.ini:3) must be at most 10ms; 50us suits most machines");
   auto largest = parse_config(kAuth + "busy_poll = 10ms\n", "r.ini", {});
   ASSERT_TRUE(largest.ok());
-  EXPECT_DOUBLE_EQ((*largest)->settings.busy_poll.count(), 0.01);
+  EXPECT_FALSE((*largest)->settings.busy_poll.automatic);
+  EXPECT_DOUBLE_EQ((*largest)->settings.busy_poll.window.count(), 0.01);
+  auto off = parse_config(kAuth + "busy_poll = 0\n", "r.ini", {});
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE((*off)->settings.busy_poll.automatic);
+  EXPECT_EQ((*off)->settings.busy_poll.window.count(), 0.0);
+  auto automatic = parse_config(kAuth + "busy_poll = AUTO\n", "r.ini", {});
+  ASSERT_TRUE(automatic.ok());
+  EXPECT_TRUE((*automatic)->settings.busy_poll.automatic);
+  EXPECT_DOUBLE_EQ((*automatic)->settings.busy_poll.window.count(), 50e-6);
 }
 
 TEST(LoadConfig, IncludedFilesReportTheirOwnLocations) {

@@ -38,6 +38,20 @@ TEST(Values, Durations) {
   EXPECT_FALSE(parse_duration("nan").ok());
 }
 
+TEST(Values, BusyPoll) {
+  EXPECT_TRUE(parse_busy_poll("auto")->automatic);
+  EXPECT_TRUE(parse_busy_poll("Auto")->automatic);
+  const auto fixed = parse_busy_poll("50us");
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_FALSE(fixed->automatic);
+  EXPECT_DOUBLE_EQ(fixed->window.count(), 50e-6);
+  EXPECT_EQ(format_busy_poll(*fixed), "5e-05");
+  EXPECT_EQ(format_busy_poll(*parse_busy_poll("auto")), "auto");
+  EXPECT_EQ(format_busy_poll(*parse_busy_poll("0")), "0");
+  EXPECT_EQ(parse_busy_poll("-1").error().message, "must not be negative");
+  EXPECT_FALSE(parse_busy_poll("automatic").ok());
+}
+
 TEST(Values, Enums) {
   EXPECT_EQ(*parse_pool_mode("transaction"), PoolMode::Transaction);
   EXPECT_FALSE(parse_pool_mode("foo").ok());
