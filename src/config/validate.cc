@@ -46,7 +46,7 @@ Status check_busy_poll(const Config& config) {
   if (config.settings.busy_poll.window.count() > kMaxSeconds) {
     const SettingSource* source = source_of(config, "busy_poll");  // one per setting
     return problem("busy_poll (" + source->value + " s, from " + source->origin +
-                   ") must be at most 10ms; 50us suits most machines");
+                   ") must be at most 10ms; auto (the default) polls 50us while CPU is spare");
   }
   return Ok{};
 }

@@ -1,10 +1,11 @@
 #include "proxy/busy_poll.h"
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace reservoir::proxy {
@@ -26,13 +27,30 @@ std::optional<std::uint64_t> number_at(std::string_view& text) {
   return value;
 }
 
+// The whole of a small file, with plain system calls into a reused buffer: the upkeep tick
+// reads two of them ten times a second.
+std::optional<std::string_view> read_text(const char* path, std::string& buffer) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::size_t used = 0;
+  for (;;) {
+    if (buffer.size() < used + 4096) buffer.resize(used + 4096);
+    const ssize_t n = ::read(fd, buffer.data() + used, buffer.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      if (n < 0) return std::nullopt;
+      return std::string_view(buffer.data(), used);
+    }
+    used += static_cast<std::size_t>(n);
+  }
+}
+
 std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return std::move(out).str();
+  std::string buffer;
+  const auto text = read_text(path.c_str(), buffer);
+  if (!text) return std::nullopt;
+  return std::string(*text);
 }
 
 }  // namespace
@@ -119,12 +137,13 @@ bool BusyPollGovernor::update(const CpuLoad& load) {
 }
 
 std::optional<CpuSample> read_cpu_sample() {
-  const auto stat = read_text("/proc/stat");
+  static thread_local std::string buffer;
+  const auto stat = read_text("/proc/stat", buffer);
   if (!stat) return std::nullopt;
   auto sample = parse_proc_stat(*stat);
   if (!sample) return std::nullopt;
   // Absent on kernels without PSI, and unreadable (EOPNOTSUPP) when booted with psi=0.
-  if (const auto pressure = read_text("/proc/pressure/cpu")) {
+  if (const auto pressure = read_text("/proc/pressure/cpu", buffer)) {
     sample->stall_us = parse_cpu_pressure(*pressure);
   }
   timespec cpu{};
