@@ -51,7 +51,10 @@ std::vector<std::string> split_list(const std::string& text) {
 
 App::App(std::shared_ptr<const config::Config> config,
          std::shared_ptr<const auth::CredentialStore> credentials)
-    : config_(config), credentials_(credentials), pools_(config, credentials) {
+    : config_(config),
+      credentials_(credentials),
+      pools_(config, credentials),
+      busy_poll_(config->settings.busy_poll) {
   const int workers = resolve_workers(config_->settings.workers);
   // With one worker, everything on its loop happens on its thread: sockets, timers, posts
   // (the maintenance tick, the sweeper, pool hand-offs and the admin console all run there;
@@ -97,6 +100,9 @@ observability::ProcessReport App::process() {
   p.uptime_s = std::chrono::duration<double>(SteadyClock::now() - started_).count();
   p.clients = static_cast<int>(sessions_.size());
   p.workers = static_cast<int>(loops_.size());
+  p.busy_polling =
+      busy_poll_.window.count() > 0 && (!busy_poll_.automatic || proxy::busy_poll_allowed());
+  p.busy_poll_seconds = proxy::busy_poll_seconds();
   return p;
 }
 

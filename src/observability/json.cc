@@ -95,10 +95,10 @@ std::string render_clients_json(const std::vector<ClientReport>& clients) {
 std::string render_json(const std::vector<PoolReport>& pools, const ProcessReport& process) {
   std::string out;
   fmt::format_to(std::back_inserter(out),
-                 "{{\"process\":{{\"version\":{},\"uptime_s\":{},\"clients\":{},\"workers\":{}}},"
-                 "\"pools\":[",
+                 "{{\"process\":{{\"version\":{},\"uptime_s\":{},\"clients\":{},\"workers\":{},"
+                 "\"busy_polling\":{},\"busy_poll_s\":{}}},\"pools\":[",
                  json_string(process.version), seconds(process.uptime_s), process.clients,
-                 process.workers);
+                 process.workers, process.busy_polling, seconds(process.busy_poll_seconds));
   for (std::size_t i = 0; i < pools.size(); ++i) {
     if (i > 0) out += ',';
     pool_json(out, pools[i]);

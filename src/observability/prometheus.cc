@@ -83,6 +83,14 @@ std::string render_prometheus(const std::vector<PoolReport>& pools, const Proces
                  number(process.uptime_s));
   header(out, "reservoir_clients", "gauge", "Client connections open now, all pools.");
   fmt::format_to(std::back_inserter(out), "reservoir_clients {}\n", process.clients);
+  header(out, "reservoir_busy_poll_active", "gauge",
+         "1 while workers poll before they sleep (busy_poll; auto polls while CPU is spare).");
+  fmt::format_to(std::back_inserter(out), "reservoir_busy_poll_active {}\n",
+                 process.busy_polling ? 1 : 0);
+  header(out, "reservoir_busy_poll_seconds_total", "counter",
+         "Time the workers have spent polling before they sleep (busy_poll), all workers.");
+  fmt::format_to(std::back_inserter(out), "reservoir_busy_poll_seconds_total {}\n",
+                 number(process.busy_poll_seconds));
 
   using P = const PoolReport&;
   per_pool(out, pools, "reservoir_transactions_total", "counter",

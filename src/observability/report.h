@@ -40,6 +40,8 @@ struct ProcessReport {
   double uptime_s = 0.0;
   int clients = 0;  // every logged-in or logging-in client
   int workers = 0;
+  bool busy_polling = false;       // workers poll before they sleep now (busy_poll)
+  double busy_poll_seconds = 0.0;  // time all workers have spent polling
 };
 
 // One client, for /api/clients and `reservoir top`.

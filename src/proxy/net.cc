@@ -37,6 +37,8 @@ thread_local std::chrono::nanoseconds busy_poll_window{0};
 // and for at most kAutoPollShare of each kAutoPollPeriod.
 thread_local bool busy_poll_auto = false;
 std::atomic<bool> auto_poll_allowed{false};
+// Time every worker has spent polling, in nanoseconds (busy_poll_seconds()).
+std::atomic<std::uint64_t> polled_ns{0};
 constexpr auto kAutoPollPeriod = std::chrono::milliseconds(100);
 constexpr auto kAutoPollShare = std::chrono::milliseconds(25);
 thread_local std::chrono::steady_clock::time_point auto_period_start{};
@@ -45,6 +47,13 @@ thread_local std::chrono::steady_clock::duration auto_polled{};
 int wait_for_events(int epfd, struct epoll_event* events, int maxevents, int timeout) {
   return static_cast<int>(reservoir::raw_syscall6(
       SYS_epoll_pwait, epfd, reinterpret_cast<long>(events), maxevents, timeout, 0, 0));
+}
+
+void account_polling(std::chrono::steady_clock::duration polled) {
+  if (busy_poll_auto) auto_polled += polled;
+  polled_ns.fetch_add(static_cast<std::uint64_t>(
+                          std::chrono::duration_cast<std::chrono::nanoseconds>(polled).count()),
+                      std::memory_order_relaxed);
 }
 
 // A wait that would sleep (timeout not 0) on a thread with busy polling: polls epoll without
@@ -72,7 +81,7 @@ int poll_then_wait(int epfd, struct epoll_event* events, int maxevents, int time
   Clock::time_point now;
   do {
     if (const int n = wait_for_events(epfd, events, maxevents, 0); n != 0) {
-      if (busy_poll_auto) auto_polled += Clock::now() - start;
+      account_polling(Clock::now() - start);
       return n;
     }
     // A task woken on this CPU (often the client this worker just answered) runs now rather
@@ -80,7 +89,7 @@ int poll_then_wait(int epfd, struct epoll_event* events, int maxevents, int time
     sched_yield();
     now = Clock::now();
   } while (now - start < limit);
-  if (busy_poll_auto) auto_polled += now - start;
+  account_polling(now - start);
   if (limit < window) return 0;  // the timer is due
   return wait_for_events(epfd, events, maxevents, timeout);
 }
@@ -105,6 +114,12 @@ void set_busy_poll(std::chrono::nanoseconds window, bool automatic) {
 }
 
 void allow_busy_poll(bool allowed) { auto_poll_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool busy_poll_allowed() { return auto_poll_allowed.load(std::memory_order_relaxed); }
+
+double busy_poll_seconds() {
+  return static_cast<double>(polled_ns.load(std::memory_order_relaxed)) / 1e9;
+}
 
 namespace {
 // Asynchronous writes this worker has started, and how many are still pending. A queued write

@@ -62,6 +62,9 @@ void set_worker_index(int index);
 // and for at most a quarter of each 100 ms.
 void set_busy_poll(std::chrono::nanoseconds window, bool automatic = false);
 void allow_busy_poll(bool allowed);
+bool busy_poll_allowed();
+// Time all workers have spent polling so far, in seconds.
+double busy_poll_seconds();
 
 // The relay's lean I/O. Reads wait for readiness first and then read into the worker's
 // scratch buffer, so an idle connection holds no buffer and a read costs one syscall.
