@@ -169,10 +169,8 @@ bool quota_on_path(const std::string& root, std::string path, const char* file,
 bool has_cfs_quota(std::string_view quota_us) { return !quota_us.starts_with("-1"); }
 }  // namespace
 
-bool cgroup_cpu_quota() {
-  const auto cgroup = read_text("/proc/self/cgroup");
-  if (!cgroup) return false;
-  std::string_view text = *cgroup;
+bool cgroup_cpu_quota(std::string_view self_cgroup, const std::string& root) {
+  std::string_view text = self_cgroup;
   while (!text.empty()) {
     // "0::/path" (cgroup v2) or "N:cpu,cpuacct:/path" (v1)
     const std::string_view line = next_line(text);
@@ -182,16 +180,19 @@ bool cgroup_cpu_quota() {
     const std::string_view controllers = line.substr(first + 1, second - first - 1);
     const std::string path(line.substr(second + 1));
     if (controllers.empty()) {
-      if (quota_on_path("/sys/fs/cgroup", path, "cpu.max", has_cpu_quota)) return true;
+      if (quota_on_path(root, path, "cpu.max", has_cpu_quota)) return true;
     } else if (controllers == "cpu" || controllers.starts_with("cpu,") ||
                controllers.find(",cpu,") != std::string_view::npos ||
                controllers.ends_with(",cpu")) {
-      if (quota_on_path("/sys/fs/cgroup/cpu", path, "cpu.cfs_quota_us", has_cfs_quota)) {
-        return true;
-      }
+      if (quota_on_path(root + "/cpu", path, "cpu.cfs_quota_us", has_cfs_quota)) return true;
     }
   }
   return false;
+}
+
+bool cgroup_cpu_quota() {
+  const auto cgroup = read_text("/proc/self/cgroup");
+  return cgroup && cgroup_cpu_quota(*cgroup, "/sys/fs/cgroup");
 }
 
 }  // namespace reservoir::proxy

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace reservoir::proxy {
@@ -78,7 +79,10 @@ class BusyPollGovernor {
 
 // The machine's counters now; nullopt when /proc/stat cannot be read.
 std::optional<CpuSample> read_cpu_sample();
-// Whether this process's cgroup (v2) limits its CPU with a quota.
+// Whether this process's cgroup, or one above it, limits its CPU with a quota: cpu.max (v2)
+// or cpu.cfs_quota_us (v1, under root/cpu).
 bool cgroup_cpu_quota();
+// The same from /proc/self/cgroup's text, with the cgroup file systems under `root`.
+bool cgroup_cpu_quota(std::string_view self_cgroup, const std::string& root);
 
 }  // namespace reservoir::proxy

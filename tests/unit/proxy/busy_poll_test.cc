@@ -1,6 +1,11 @@
 #include "proxy/busy_poll.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace reservoir::proxy {
 namespace {
@@ -40,6 +45,50 @@ TEST(BusyPoll, ReadsACgroupQuota) {
   EXPECT_FALSE(has_cpu_quota("max 100000\n"));
   EXPECT_TRUE(has_cpu_quota("50000 100000\n"));
   EXPECT_FALSE(has_cpu_quota(""));
+}
+
+// A cgroup file system in a temporary directory.
+class FakeCgroups {
+ public:
+  FakeCgroups() {
+    char pattern[] = "/tmp/busy-poll-cgroup-XXXXXX";
+    root_ = ::mkdtemp(pattern);
+  }
+  ~FakeCgroups() { std::filesystem::remove_all(root_); }
+  void write(const std::string& path, const std::string& text) {
+    const auto full = std::filesystem::path(root_ + path);
+    std::filesystem::create_directories(full.parent_path());
+    std::ofstream(full) << text;
+  }
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+TEST(BusyPoll, FindsACgroupV2Quota) {
+  FakeCgroups fs;
+  fs.write("/app.slice/cpu.max", "max 100000\n");
+  fs.write("/app.slice/web.service/cpu.max", "max 100000\n");
+  EXPECT_FALSE(cgroup_cpu_quota("0::/app.slice/web.service\n", fs.root()));
+  fs.write("/app.slice/cpu.max", "200000 100000\n");  // on an ancestor
+  EXPECT_TRUE(cgroup_cpu_quota("0::/app.slice/web.service\n", fs.root()));
+  EXPECT_FALSE(cgroup_cpu_quota("0::/other.slice\n", fs.root()));
+  fs.write("/cpu.max", "50000 100000\n");  // a container's own root (cgroup namespace)
+  EXPECT_TRUE(cgroup_cpu_quota("0::/\n", fs.root()));
+}
+
+TEST(BusyPoll, FindsACgroupV1Quota) {
+  FakeCgroups fs;
+  const std::string self = "12:pids:/x\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/\n0::/\n";
+  fs.write("/cpu/docker/abc/cpu.cfs_quota_us", "-1\n");
+  EXPECT_FALSE(cgroup_cpu_quota(self, fs.root()));
+  fs.write("/cpu/docker/abc/cpu.cfs_quota_us", "150000\n");
+  EXPECT_TRUE(cgroup_cpu_quota(self, fs.root()));
+  // The same file under a controller list without cpu is not read.
+  EXPECT_FALSE(cgroup_cpu_quota("4:cpuacct:/docker/abc\n", fs.root()));
+  EXPECT_FALSE(cgroup_cpu_quota("", fs.root()));
+  EXPECT_FALSE(cgroup_cpu_quota("garbage\n", fs.root()));
 }
 
 TEST(BusyPoll, LoadOfAPeriod) {
