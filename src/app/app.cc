@@ -51,10 +51,7 @@ std::vector<std::string> split_list(const std::string& text) {
 
 App::App(std::shared_ptr<const config::Config> config,
          std::shared_ptr<const auth::CredentialStore> credentials)
-    : config_(config),
-      credentials_(credentials),
-      pools_(config, credentials),
-      busy_poll_(config->settings.busy_poll) {
+    : config_(config), credentials_(credentials), pools_(config, credentials) {
   const int workers = resolve_workers(config_->settings.workers);
   // With one worker, everything on its loop happens on its thread: sockets, timers, posts
   // (the maintenance tick, the sweeper, pool hand-offs and the admin console all run there;
@@ -100,8 +97,7 @@ observability::ProcessReport App::process() {
   p.uptime_s = std::chrono::duration<double>(SteadyClock::now() - started_).count();
   p.clients = static_cast<int>(sessions_.size());
   p.workers = static_cast<int>(loops_.size());
-  p.busy_polling =
-      busy_poll_.window.count() > 0 && (!busy_poll_.automatic || proxy::busy_poll_allowed());
+  p.busy_polling = proxy::busy_poll_allowed();
   p.busy_poll_seconds = proxy::busy_poll_seconds();
   return p;
 }
@@ -308,12 +304,11 @@ App::BusyPollWatch::BusyPollWatch(const config::Config& config, std::size_t work
     spdlog::info("busy_poll = auto: workers will not poll, /proc/stat cannot be read");
     return;
   }
-  active_ = true;
   last_time_ = SteadyClock::now();
 }
 
 void App::BusyPollWatch::sample(TimePoint now) {
-  if (!active_) return;
+  if (!last_) return;
   auto next = proxy::read_cpu_sample();
   if (!next) return;
   const auto period = std::chrono::duration_cast<std::chrono::microseconds>(now - last_time_);

@@ -55,8 +55,7 @@ class App : public http::Source, public proxy::AdminBackend {
 
    private:
     proxy::BusyPollGovernor governor_;
-    bool active_ = false;
-    std::optional<proxy::CpuSample> last_;
+    std::optional<proxy::CpuSample> last_;  // none: the watch is off (not auto, or no /proc)
     TimePoint last_time_{};
   };
 
@@ -92,8 +91,6 @@ class App : public http::Source, public proxy::AdminBackend {
   std::string unix_socket_path_;
   bool stopping_ = false;
   TimePoint started_ = SteadyClock::now();
-  // The busy_poll setting in force (it changes only with a restart): read by the HTTP thread.
-  config::BusyPoll busy_poll_;
   http::Server http_{*this};
   // Upkeep-thread state of watch_pools().
   observability::EpisodeWatch watch_;

@@ -4,9 +4,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <string>
+
+#include "config/values.h"
 
 namespace reservoir::proxy {
 namespace {
@@ -181,9 +184,7 @@ bool cgroup_cpu_quota(std::string_view self_cgroup, const std::string& root) {
     const std::string path(line.substr(second + 1));
     if (controllers.empty()) {
       if (quota_on_path(root, path, "cpu.max", has_cpu_quota)) return true;
-    } else if (controllers == "cpu" || controllers.starts_with("cpu,") ||
-               controllers.find(",cpu,") != std::string_view::npos ||
-               controllers.ends_with(",cpu")) {
+    } else if (std::ranges::count(config::parse_list(controllers), "cpu") > 0) {
       if (quota_on_path(root + "/cpu", path, "cpu.cfs_quota_us", has_cfs_quota)) return true;
     }
   }

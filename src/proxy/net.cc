@@ -33,10 +33,10 @@ extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
 namespace {
 // This thread's `busy_poll` window (set_busy_poll); zero on every thread but the workers.
 thread_local std::chrono::nanoseconds busy_poll_window{0};
-// `busy_poll = auto` on this thread: poll only while the governor allows it (allow_busy_poll),
-// and for at most kAutoPollShare of each kAutoPollPeriod.
+// `busy_poll = auto` on this thread: at most kAutoPollShare of each kAutoPollPeriod.
 thread_local bool busy_poll_auto = false;
-std::atomic<bool> auto_poll_allowed{false};
+// Whether workers poll now: set once for a fixed window, switched by auto's governor.
+std::atomic<bool> poll_allowed{false};
 // Time every worker has spent polling, in nanoseconds (busy_poll_seconds()).
 std::atomic<std::uint64_t> polled_ns{0};
 constexpr auto kAutoPollPeriod = std::chrono::milliseconds(100);
@@ -63,7 +63,7 @@ void account_polling(std::chrono::steady_clock::duration polled) {
 // A timer due within the window ends the polling at its time, as the sleep would have.
 int poll_then_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
   using Clock = std::chrono::steady_clock;
-  if (busy_poll_auto && !auto_poll_allowed.load(std::memory_order_relaxed)) {
+  if (!poll_allowed.load(std::memory_order_relaxed)) {
     return wait_for_events(epfd, events, maxevents, timeout);
   }
   const auto start = Clock::now();
@@ -111,11 +111,12 @@ namespace reservoir::proxy {
 void set_busy_poll(std::chrono::nanoseconds window, bool automatic) {
   busy_poll_window = window;
   busy_poll_auto = automatic;
+  if (!automatic) allow_busy_poll(window.count() > 0);
 }
 
-void allow_busy_poll(bool allowed) { auto_poll_allowed.store(allowed, std::memory_order_relaxed); }
+void allow_busy_poll(bool allowed) { poll_allowed.store(allowed, std::memory_order_relaxed); }
 
-bool busy_poll_allowed() { return auto_poll_allowed.load(std::memory_order_relaxed); }
+bool busy_poll_allowed() { return poll_allowed.load(std::memory_order_relaxed); }
 
 double busy_poll_seconds() {
   return static_cast<double>(polled_ns.load(std::memory_order_relaxed)) / 1e9;

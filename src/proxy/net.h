@@ -57,12 +57,13 @@ void set_worker_index(int index);
 
 // Busy polling before the calling thread sleeps in epoll_wait (the `busy_poll` setting): for
 // up to `window` it polls epoll without sleeping. Each worker thread sets it once before it
-// runs its loop; zero, the default of every thread, sleeps at once. An `automatic` thread
-// polls only while allow_busy_poll(true) is in force (the app's governor, proxy/busy_poll.h),
-// and for at most a quarter of each 100 ms.
+// runs its loop; zero, the default of every thread, sleeps at once. Workers poll only while
+// allow_busy_poll(true) is in force: a fixed window sets it here, and for `automatic` threads
+// the app's governor switches it (proxy/busy_poll.h); they poll at most a quarter of each
+// 100 ms.
 void set_busy_poll(std::chrono::nanoseconds window, bool automatic = false);
 void allow_busy_poll(bool allowed);
-bool busy_poll_allowed();
+bool busy_poll_allowed();  // whether workers poll now (/metrics)
 // Time all workers have spent polling so far, in seconds.
 double busy_poll_seconds();
 
