@@ -229,6 +229,14 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
   boost::system::error_code ec;
   acceptor.non_blocking(true, ec);  // shared by every dup() of the listening socket
   const int listener = acceptor.native_handle();
+  const bool tcp = acceptor.local_endpoint(ec).protocol().family() != AF_UNIX && !ec;
+  // The TCP options clients get are set on the listener, which passes them on to each
+  // connection the kernel makes from then on (set_exact_tcp_options): no setsockopt() per
+  // client. A reload that changes them sets them again there, and on each connection already
+  // queued then (made with the old ones) until the queue is found empty.
+  std::optional<proxy::TcpOptions> on_listener;
+  bool set_on_queued = false;
+  bool listener_passes_them = false;
   for (unsigned accepted = 0;;) {
     // A burst of connections is taken a batch at a time, so that the sessions already
     // accepted (and everything else on this worker) run in between.
@@ -241,6 +249,7 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       const int err = errno;
       if (err == EINTR || err == ECONNABORTED) continue;
       if (err == EAGAIN || err == EWOULDBLOCK) {
+        set_on_queued = false;  // the queue is empty: what comes now has the listener's
         // No syscall runs between the failed accept4() and the start of this wait, so a
         // connection that arrives meanwhile raises the edge this wait sees.
         std::tie(ec) = co_await acceptor.async_wait(Acceptor::wait_read, nothrow);
@@ -267,8 +276,21 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       continue;
     }
     auto services = session_services();
-    proxy::apply_socket_options(socket, family,
-                                proxy::TcpOptions::from(services->config->settings));
+    if (tcp) {
+      const auto wanted = proxy::TcpOptions::from(services->config->settings);
+      if (wanted != on_listener) {
+        listener_passes_them = proxy::set_exact_tcp_options(listener, wanted);
+        if (!listener_passes_them) {
+          spdlog::warn("cannot set TCP options on a listening socket ({}): set per client",
+                       std::system_category().message(errno));
+        }
+        on_listener = wanted;
+        set_on_queued = true;
+      }
+      if (set_on_queued || !listener_passes_them) {
+        (void)proxy::set_exact_tcp_options(socket.native_handle(), wanted);
+      }
+    }
     auto session = std::make_shared<proxy::ClientSession>(
         std::move(socket), family, proxy::peer_name(peer), std::move(services));
     asio::co_spawn(acceptor.get_executor(), session->run(), asio::detached);

@@ -8,11 +8,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <optional>
 
 #include "common/raw_syscall.h"
@@ -379,6 +381,33 @@ void apply_socket_options(Socket& socket, int family, const TcpOptions& s) {
   set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, s.keepintvl);
   set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, s.keepcnt);
   set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, s.user_timeout);
+}
+
+namespace {
+// A net.ipv4 sysctl's value, or `fallback` where it cannot be read.
+int ipv4_sysctl(const char* name, int fallback) {
+  std::ifstream in(std::string("/proc/sys/net/ipv4/") + name);
+  int value = 0;
+  return in >> value && value > 0 ? value : fallback;
+}
+
+bool set_exactly(int fd, int level, int name, int value) {
+  return ::setsockopt(fd, level, name, &value, sizeof value) == 0;
+}
+}  // namespace
+
+bool set_exact_tcp_options(int fd, const TcpOptions& s) {
+  // A value set earlier (before a reload) stays on the listener unless overwritten: 0 means
+  // the kernel's default, so that is what it gets.
+  const int idle = s.keepidle > 0 ? s.keepidle : ipv4_sysctl("tcp_keepalive_time", 7200);
+  const int interval = s.keepintvl > 0 ? s.keepintvl : ipv4_sysctl("tcp_keepalive_intvl", 75);
+  const int count = s.keepcnt > 0 ? s.keepcnt : ipv4_sysctl("tcp_keepalive_probes", 9);
+  bool ok = set_exactly(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  ok = set_exactly(fd, SOL_SOCKET, SO_KEEPALIVE, s.keepalive ? 1 : 0) && ok;
+  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle) && ok;
+  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPINTVL, interval) && ok;
+  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPCNT, count) && ok;
+  return set_exactly(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, std::max(s.user_timeout, 0)) && ok;
 }
 
 std::string peer_name(const Socket& socket) {

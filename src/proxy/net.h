@@ -368,6 +368,7 @@ struct TcpOptions {
   static TcpOptions from(const config::Settings& s) {
     return {s.tcp_keepalive, s.tcp_keepidle, s.tcp_keepintvl, s.tcp_keepcnt, s.tcp_user_timeout};
   }
+  bool operator==(const TcpOptions&) const = default;
 };
 
 // Gives `socket` the fd of a socket that left Asio by release() (or was just accepted),
@@ -385,6 +386,13 @@ void apply_socket_options(Socket& socket, const TcpOptions& options);
 // The same for a socket whose address family is known (an accepted client: its peer's
 // family), without asking the kernel for the local address.
 void apply_socket_options(Socket& socket, int family, const TcpOptions& options);
+
+// Sets `options` on a TCP socket exactly: TCP_NODELAY, SO_KEEPALIVE on or off, and every
+// keepalive value, the kernel's default (net.ipv4.tcp_keepalive_*) where `options` says 0, so
+// that nothing set before stays. Meant for a listening socket: Linux copies its options to
+// each connection it accepts, which then needs no setsockopt() of its own. False if the
+// kernel refused one of them (errno says why).
+bool set_exact_tcp_options(int fd, const TcpOptions& options);
 
 // "host:port" or the unix socket path of the peer, for logs.
 std::string peer_name(const Socket& socket);

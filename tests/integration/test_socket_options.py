@@ -37,6 +37,76 @@ def test_keepalive_on_client_and_server_sockets(reservoir, pg_up):
         conn.close()
 
 
+def client_timer(res, conn) -> str:
+    """The `ss -tno` line of Reservoir's end of `conn`'s TCP connection."""
+    sock = socket.fromfd(conn.fileno(), socket.AF_INET, socket.SOCK_STREAM)  # a dup
+    local = sock.getsockname()[1]
+    sock.close()
+    out = subprocess.run(["ss", "-tnoH", "state", "established",
+                          f"( sport = :{res.port} and dport = :{local} )"],
+                         capture_output=True, text=True, timeout=10).stdout
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+def keepalive_seconds(line: str):
+    """Seconds left on the keepalive timer in an `ss -o` line, or None without one."""
+    import re
+    m = re.search(r"timer:\(keepalive,(?:(\d+)min)?(?:(\d+)(?:\.\d+)?sec)?", line)
+    if not m:
+        return None
+    return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_keepalive_settings_follow_a_change_at_runtime(reservoir, workers):
+    """Clients get their TCP options from the listening socket (Linux copies them to each
+    accepted connection, so a login costs no setsockopt): a change by SET reaches the next
+    client on every worker, and keepalive turned off leaves none on it."""
+    res = reservoir(workers=workers, tcp_keepalive=1, tcp_keepidle=77, admin_users=APP_USER,
+                    pool_mode="transaction")
+    admin = psycopg2.connect(**res.dsn(dbname="reservoir"))
+    admin.autocommit = True
+
+    def clients(n=4):
+        conns = [res.connect() for _ in range(n)]  # over two workers: some land on each
+        for conn in conns:
+            conn.autocommit = True  # no transaction left open to hold a server
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+        time.sleep(0.3)  # the last ACKs: ss then shows the keepalive timer
+        return conns
+
+    held = []
+    try:
+        first = clients()
+        held += first
+        for conn in first:
+            left = keepalive_seconds(client_timer(res, conn))
+            assert left is not None and 60 < left <= 77, client_timer(res, conn)
+        with admin.cursor() as cur:
+            cur.execute("SET tcp_keepidle = 33")
+        second = clients()
+        held += second
+        for conn in second:
+            left = keepalive_seconds(client_timer(res, conn))
+            assert left is not None and 20 < left <= 33, client_timer(res, conn)
+        with admin.cursor() as cur:
+            cur.execute("SET tcp_keepalive = 0")
+        third = clients()
+        held += third
+        for conn in third:
+            assert keepalive_seconds(client_timer(res, conn)) is None, client_timer(res, conn)
+            with conn.cursor() as cur:
+                cur.execute("SELECT 2")
+                assert cur.fetchone() == (2,)
+    finally:
+        for conn in held:
+            conn.close()
+        admin.close()
+
+
 def server_side_state(listen_port: int, client_port: int) -> str:
     """The TCP state, as ss names it, of the listener's end of the connection from
     127.0.0.1:client_port, or "" if there is none."""

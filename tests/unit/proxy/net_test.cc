@@ -3,6 +3,8 @@
 #include "proxy/net.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -388,6 +390,73 @@ TEST(SignalTest, DestroyingTheSignalDestroysItsWaiter) {
   signal.reset();
   io.poll();  // Asio unwinds a dropped coroutine's frames through its executor
   EXPECT_EQ(destroyed, 1);
+}
+
+}  // namespace
+}  // namespace reservoir::proxy
+
+namespace reservoir::proxy {
+namespace {
+
+int int_option(int fd, int level, int name) {
+  int value = -1;
+  socklen_t length = sizeof value;
+  EXPECT_EQ(::getsockopt(fd, level, name, &value, &length), 0);
+  return value;
+}
+
+// A listener on 127.0.0.1 with `options`, a client connected to it, and the accepted socket.
+struct Accepted {
+  int listener = -1, client = -1, server = -1;
+  explicit Accepted(const std::optional<TcpOptions>& before, const TcpOptions& options) {
+    listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+    EXPECT_EQ(::listen(listener, 4), 0);
+    if (before) EXPECT_TRUE(set_exact_tcp_options(listener, *before));
+    EXPECT_TRUE(set_exact_tcp_options(listener, options));
+    EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    client = ::socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), length), 0);
+    server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    EXPECT_GE(server, 0);
+  }
+  ~Accepted() {
+    for (int fd : {server, client, listener}) ::close(fd);
+  }
+};
+
+// What the accept loop relies on: a client accepted from a listener given the options by
+// set_exact_tcp_options() has them all, with no setsockopt() of its own.
+TEST(ListenerOptions, AcceptedConnectionsInheritThem) {
+  const TcpOptions options{true, 77, 11, 4, 12345};
+  Accepted a(std::nullopt, options);
+  EXPECT_EQ(int_option(a.server, IPPROTO_TCP, TCP_NODELAY), 1);
+  EXPECT_EQ(int_option(a.server, SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(int_option(a.server, IPPROTO_TCP, TCP_KEEPIDLE), 77);
+  EXPECT_EQ(int_option(a.server, IPPROTO_TCP, TCP_KEEPINTVL), 11);
+  EXPECT_EQ(int_option(a.server, IPPROTO_TCP, TCP_KEEPCNT), 4);
+  EXPECT_EQ(int_option(a.server, IPPROTO_TCP, TCP_USER_TIMEOUT), 12345);
+}
+
+// A reload to keepalive off and default values leaves nothing of the old ones on the
+// listener: 0 means the kernel's default, read from its sysctl.
+TEST(ListenerOptions, ZeroesGoBackToTheKernelsDefaults) {
+  const TcpOptions before{true, 77, 11, 4, 12345};
+  const TcpOptions after{false, 0, 0, 0, 0};
+  Accepted a(before, after);
+  EXPECT_EQ(int_option(a.server, IPPROTO_TCP, TCP_NODELAY), 1);
+  EXPECT_EQ(int_option(a.server, SOL_SOCKET, SO_KEEPALIVE), 0);
+  // What a fresh socket has: the kernel's defaults.
+  const int fresh = ::socket(AF_INET, SOCK_STREAM, 0);
+  for (int name : {TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT}) {
+    EXPECT_EQ(int_option(a.server, IPPROTO_TCP, name), int_option(fresh, IPPROTO_TCP, name))
+        << "option " << name;
+  }
+  ::close(fresh);
 }
 
 }  // namespace
