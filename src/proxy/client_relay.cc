@@ -202,6 +202,7 @@ ClientSession::ChunkStep ClientSession::take_client_chunk(const ReadResult& read
     end(RelayEnd::ClientGone);
     return ChunkStep::Return;
   }
+  if (fresh_) leave_fresh();  // its first request
   if (tx_mode_) tx_mode_->pending_effects.clear();
   pin_refused_ = false;
   if (prepared_on_) {

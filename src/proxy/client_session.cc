@@ -30,8 +30,8 @@ constexpr int kMaxNegotiations = 2;
 // BackendKeyData, ReadyForQuery: 300-400 bytes), reserved at once.
 constexpr std::size_t kWelcomeBytes = 512;
 
-// Clients of this worker parked in Asio (ClientSession::park_in_asio) rather than in the lot.
-thread_local int asio_parked_on_worker = 0;
+// Clients of this worker waiting for their first request in the relay (serve()).
+thread_local int fresh_on_worker = 0;
 
 }  // namespace
 
@@ -59,6 +59,7 @@ Task<void> ClientSession::run() {
 
 // The client has gone (or was sent away): the one line at disconnect, and the socket closed.
 void ClientSession::conclude(const std::string& reason) {
+  leave_fresh();
   if (login_timer_) login_timer_->cancel();
   if (key_.pid != 0) services_->sessions->remove(key_);
   if (!user_.empty()) {
@@ -76,7 +77,7 @@ void ClientSession::conclude(const std::string& reason) {
 // Called on the session's thread by the timeout sweeper's post: parks the client if it is
 // still idle and its reader is waiting for it.
 void ClientSession::request_park() {
-  if (asio_parked_ && end_ == RelayEnd::None && !to_lot_) {  // parked at login: on to the lot
+  if (asio_parked_ && end_ == RelayEnd::None && !to_lot_) {  // parked in Asio: try the lot
     to_lot_ = true;
     boost::system::error_code ec;
     client_.cancel(ec);
@@ -103,13 +104,15 @@ void ClientSession::park() {
   } else if (relay_parts_) {
     Bytes().swap(relay_parts_->pending);
   }
-  if (std::exchange(login_park_, false)) {
-    return park_in_asio();  // just logged in (serve()): its first request is likely on its way
-  }
+  leave_fresh();
   if (auto* lot = ParkingLot::current(); lot != nullptr && lot->usable() && enter_lot(*lot)) {
     return;
   }
   park_in_asio();
+}
+
+void ClientSession::leave_fresh() {
+  if (std::exchange(fresh_, false)) --fresh_on_worker;
 }
 
 // Waits for the client in Asio: a peek of its socket, whose completion resumes the relay.
@@ -117,12 +120,10 @@ void ClientSession::park() {
 // to the lot then; end() cancels it too, and resume() finishes the session.
 void ClientSession::park_in_asio() {
   asio_parked_ = true;
-  ++asio_parked_on_worker;
   client_.async_receive(
       asio::buffer(park_probe_), asio::socket_base::message_peek,
       [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
         self->asio_parked_ = false;
-        --asio_parked_on_worker;
         const bool to_lot = std::exchange(self->to_lot_, false);
         if (to_lot && ec == asio::error::operation_aborted && self->end_ == RelayEnd::None) {
           if (auto* lot = ParkingLot::current(); lot != nullptr && lot->usable()) {
@@ -209,16 +210,22 @@ Task<void> ClientSession::login_watchdog() {
 Task<std::string> ClientSession::serve() {
   if (auto refused = co_await log_in()) co_return std::move(*refused);
   if (end_ == RelayEnd::None && may_park_ && !held_ && rp().unread.empty()) {
-    // A pooled client starts parked: its first request starts the relay (resume()), and one
-    // that stays idle never holds relay frames. (Parking later, from the sweeper, would cost
-    // a never-used idle client about 3 KiB more: the freed frames leave holes in the heap.)
-    // It waits in Asio while few on this worker do (park()); the sweeper moves it to the lot
-    // if it stays idle, as it parks any idle client (park_asked_ false: it may ask).
-    set_phase(Phase::Idle);
-    parked_ = true;
-    login_park_ = asio_parked_on_worker < kAsioParkedMax;
-    park_asked_ = !login_park_;
-    co_return std::string();
+    if (fresh_on_worker < kFreshMax) {
+      // Its first request is likely on its way (an app opens a connection to use it): the
+      // relay waits for it, and serves it inside the wake-up that brings it. One that stays
+      // idle is parked by the sweeper like any idle client.
+      fresh_ = true;
+      ++fresh_on_worker;
+    } else {
+      // A pooled client starts parked otherwise: its first request starts the relay
+      // (resume()), and an idle one never holds relay frames. (Parking later, from the
+      // sweeper, would cost a never-used idle client about 3 KiB more: the freed frames
+      // leave holes in the heap.)
+      set_phase(Phase::Idle);
+      parked_ = true;
+      park_asked_ = true;
+      co_return std::string();
+    }
   }
   if (end_ == RelayEnd::None) end_ = co_await relay();
   if (parked_) co_return std::string();  // run() parks it; resume() goes on

@@ -277,14 +277,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::atomic<bool> may_park_{false};    // a transaction or statement pool client; any thread
   std::atomic<bool> park_asked_{false};  // a request_park() is posted or done; any thread
   std::array<std::uint8_t, 1> park_probe_{};
-  // Parked in Asio, on a peek of the socket (`asio_parked_`), rather than in the lot: a client
-  // that has just logged in, while few others on its worker are (kAsioParkedMax). Most such
-  // clients send their first request at once (an app opening a connection to use it), which
-  // then costs no trip through the lot (four epoll calls per login); one that stays idle is
-  // moved to the lot by the sweeper like any idle client (`to_lot_`: the peek was cancelled
-  // for that).
-  static constexpr int kAsioParkedMax = 64;
-  bool login_park_ = false;  // serve() parks it at login, in Asio (park())
+  // In the relay since login, waiting for its first request (`fresh_`), rather than parked:
+  // a client that has just logged in, while few others on its worker are (kFreshMax). Most
+  // such clients send their first request at once (an app opening a connection to use it),
+  // which is then served inside the wake-up that brings it, with no trip through a park; one
+  // that stays idle is parked by the sweeper like any idle client.
+  static constexpr int kFreshMax = 64;
+  bool fresh_ = false;
+  void leave_fresh();  // no longer counted as fresh on its worker (parked, or gone)
+  // Parked in Asio, on a peek of the socket, where the worker has no usable lot (or the lot
+  // refused it); `to_lot_`: the sweeper cancelled the peek to move it to the lot.
   bool asio_parked_ = false;
   bool to_lot_ = false;
   void park_in_asio();

@@ -218,9 +218,9 @@ def loop_and_lot_sets(pid):
 
 def test_a_client_that_just_logged_in_waits_in_asio_then_in_the_lot(reservoir):
     # A client that has just logged in usually sends its first request at once: it waits for
-    # it in its loop's set (Asio), sparing the trip through the lot, while at most 64 per
-    # worker do (ClientSession::kAsioParkedMax); the rest go to the lot at once. One that
-    # stays idle is moved to the lot by the sweeper, like any idle client.
+    # it in the relay, its socket in its loop's set (Asio's), sparing the trip through a park,
+    # while at most 64 per worker do (ClientSession::kFreshMax); the rest go to the lot at
+    # once. One that stays idle is moved to the lot by the sweeper, like any idle client.
     res = reservoir(pool_mode="transaction", workers=1, max_client_conn=200)
     began = time.monotonic()
     first = res.connect()
@@ -261,8 +261,8 @@ def test_a_client_that_just_logged_in_waits_in_asio_then_in_the_lot(reservoir):
 
 
 def test_a_client_that_logs_in_and_asks_at_once_never_enters_the_lot(reservoir):
-    # The usual new connection: login, then a request straight away. It is answered from
-    # Asio's wait: the lot never had an entry for its socket, not even a disarmed one (which
+    # The usual new connection: login, then a request straight away. It is answered by the
+    # relay that waited for it since login: the lot never had an entry for its socket, not even a disarmed one (which
     # a stay in the lot leaves behind).
     res = reservoir(pool_mode="transaction", workers=1)
     conns = []
