@@ -251,8 +251,11 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
       if (err == EAGAIN || err == EWOULDBLOCK) {
         set_on_queued = false;  // the queue is empty: what comes now has the listener's
         // No syscall runs between the failed accept4() and the start of this wait, so a
-        // connection that arrives meanwhile raises the edge this wait sees.
+        // connection that arrives meanwhile raises the edge this wait sees: Asio's re-arm of
+        // the listener's epoll entry for the wait is not needed (skip_rearm).
+        proxy::skip_rearm(listener);
         std::tie(ec) = co_await acceptor.async_wait(Acceptor::wait_read, nothrow);
+        proxy::skip_rearm(-1);
         if (stopping_ || ec == asio::error::operation_aborted) co_return;
         continue;
       }

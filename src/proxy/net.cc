@@ -108,7 +108,27 @@ extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, i
   return reservoir::proxy::readiness::dispatch_ready(epfd, events, n);
 }
 
+// Asio re-arms a socket's epoll entry (EPOLL_CTL_MOD with the same events) when a wait
+// starts, so that an edge already raised is reported again. The accept loop knows better: it
+// starts its wait on the listening socket right after accept4() found the queue empty, with
+// no system call in between, so any connection that comes raises a new edge and the re-arm
+// would change nothing. skip_rearm() lets that one call go unmade.
+namespace {
+thread_local int rearm_skipped_fd = -1;
+}  // namespace
+
+extern "C" int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) noexcept {
+  if (op == EPOLL_CTL_MOD && fd == rearm_skipped_fd) {
+    rearm_skipped_fd = -1;
+    return 0;
+  }
+  return static_cast<int>(
+      reservoir::raw_syscall6(SYS_epoll_ctl, epfd, op, fd, reinterpret_cast<long>(event), 0, 0));
+}
+
 namespace reservoir::proxy {
+
+void skip_rearm(int fd) { rearm_skipped_fd = fd; }
 
 void set_busy_poll(std::chrono::nanoseconds window, bool automatic) {
   busy_poll_window = window;

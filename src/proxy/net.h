@@ -387,6 +387,12 @@ void apply_socket_options(Socket& socket, const TcpOptions& options);
 // family), without asking the kernel for the local address.
 void apply_socket_options(Socket& socket, int family, const TcpOptions& options);
 
+// The next EPOLL_CTL_MOD of `fd` on this thread is skipped (-1: none is). For a wait that
+// starts where the socket was just found drained, with no system call since: Asio's re-arm
+// of its epoll entry then changes nothing, since anything that arrives raises a new edge.
+// Clear it after the wait has started, in case Asio made no such call.
+void skip_rearm(int fd);
+
 // Sets `options` on a TCP socket exactly: TCP_NODELAY, SO_KEEPALIVE on or off, and every
 // keepalive value, the kernel's default (net.ipv4.tcp_keepalive_*) where `options` says 0, so
 // that nothing set before stays. Meant for a listening socket: Linux copies its options to
