@@ -365,6 +365,9 @@ Task<void> App::maintenance_loop() {
     busy_poll.sample(SteadyClock::now());
     pools_.expire_waiters(SteadyClock::now(), loops_[0]->get_executor());
     if (tick % 5 != 0) continue;
+    for (auto& loop : loops_) {
+      asio::post(*loop, [] { proxy::ClientSession::expire_logins(SteadyClock::now()); });
+    }
     pools_.maintain(loops_[0]->get_executor());
     const TimePoint now = SteadyClock::now();
     const auto cfg = services().config;

@@ -35,6 +35,16 @@ thread_local int fresh_on_worker = 0;
 
 }  // namespace
 
+struct ClientSession::LoginEntry {
+  TimePoint deadline;
+  std::weak_ptr<ClientSession> session;
+};
+
+namespace {
+// This worker's clients that are logging in (client_login_timeout): a few at any time.
+thread_local std::list<ClientSession::LoginEntry> logins_on_worker;
+}  // namespace
+
 ClientSession::ClientSession(Socket socket, int family, std::string peer,
                              std::shared_ptr<const Services> services)
     : client_(std::move(socket)),
@@ -60,7 +70,7 @@ Task<void> ClientSession::run() {
 // The client has gone (or was sent away): the one line at disconnect, and the socket closed.
 void ClientSession::conclude(const std::string& reason) {
   leave_fresh();
-  if (login_timer_) login_timer_->cancel();
+  unlist_login();
   if (key_.pid != 0) services_->sessions->remove(key_);
   if (!user_.empty()) {
     // The setting as it is now (a reload applies to clients already connected).
@@ -194,16 +204,26 @@ Task<void> ClientSession::resume() {
   conclude(co_await finish());
 }
 
-// Closes the client if it has not logged in within client_login_timeout.
-Task<void> ClientSession::login_watchdog() {
-  auto self = shared_from_this();
-  (void)co_await login_timer_->async_wait(nothrow);
-  if (!logged_in_ && login_timer_->expiry() <= SteadyClock::now()) {
-    spdlog::info("client {}: client_login_timeout expired before login", peer_);
+void ClientSession::expire_logins(TimePoint now) {
+  for (auto it = logins_on_worker.begin(); it != logins_on_worker.end();) {
+    auto session = it->session.lock();
+    if (session && it->deadline > now) {
+      ++it;
+      continue;
+    }
+    it = logins_on_worker.erase(it);
+    if (!session) continue;  // gone without unlisting (its loop was torn down)
+    session->login_listed_ = false;
+    if (session->logged_in_) continue;
+    spdlog::info("client {}: client_login_timeout expired before login", session->peer_);
     boost::system::error_code ec;
-    client_.close(ec);
+    session->client_.close(ec);
   }
-  login_timer_.reset();  // its last user: a logged-in client does not keep it
+}
+
+void ClientSession::unlist_login() {
+  if (!std::exchange(login_listed_, false)) return;
+  logins_on_worker.erase(login_entry_);
 }
 
 // The life of a client, top to bottom.
@@ -242,15 +262,16 @@ Task<Result<ClientAuthOutcome>> ClientSession::authenticate() {
     co_return authenticated;
   }
   logged_in_ = true;
-  if (login_timer_) login_timer_->cancel();
+  unlist_login();
   co_return authenticated;
 }
 
 Task<std::optional<std::string>> ClientSession::log_in() {
   const Duration login_limit = to_duration(settings_.client_login_timeout);
   if (login_limit > Duration::zero()) {
-    login_timer_ = std::make_unique<Timer>(client_.get_executor(), login_limit);
-    asio::co_spawn(client_.get_executor(), login_watchdog(), asio::detached);
+    login_entry_ = logins_on_worker.insert(logins_on_worker.end(),
+                                           LoginEntry{SteadyClock::now() + login_limit, weak_from_this()});
+    login_listed_ = true;
   }
   auto startup = co_await read_startup();
   if (!startup) co_return startup.error().message;

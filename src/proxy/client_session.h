@@ -13,6 +13,7 @@
 //   Held        holds a server between transactions (session mode only)
 #include <array>
 #include <atomic>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,6 +88,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Asks the session to end with 57P01 (Reservoir shutting down). Any thread.
   void shut_down();
 
+  // Closes this worker's clients that have not logged in within client_login_timeout (as
+  // it was when each connected). Called on each worker about twice a second; what is left of
+  // a login then is a list entry, unlinked when the client logs in or goes.
+  static void expire_logins(TimePoint now);
+  struct LoginEntry;
+
   // Checks the client timeouts against `now`; posts the action to the session's own thread
   // when one is due. Called about once a second from a sweeper. Any thread.
   void check_timeouts(TimePoint now, const config::Settings& settings);
@@ -129,7 +136,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // what login needs (parameters, auth state) is freed before the long relay.
   Task<std::optional<std::string>> log_in();
   Task<Result<ClientAuthOutcome>> authenticate();
-  Task<void> login_watchdog();
   Task<Result<protocol::StartupMessage>> read_startup();
   Task<Result<std::size_t>> read_startup_packet(Bytes& in);
   Task<void> handle_cancel(const protocol::CancelRequest& request);
@@ -215,7 +221,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string peer_;
   std::string database_;
   std::string user_;
-  std::unique_ptr<Timer> login_timer_;  // while logging in (login_watchdog)
+  // While logging in with client_login_timeout set: its entry in the worker's list of
+  // logins, which expire_logins() checks (no timer per login).
+  std::list<LoginEntry>::iterator login_entry_;
+  bool login_listed_ = false;
+  void unlist_login();
   TimePoint connected_at_ = SteadyClock::now();
   RelayMeter meter_;  // counts for the pool's metrics (relay_meter.h)
 

@@ -196,3 +196,34 @@ def test_scram_final_message_comes_with_ok_and_welcome(reservoir):
             assert conn.parameters["application_name"] == f"churn-{attempt}"
             assert conn.parameters["DateStyle"] == "ISO, DMY"
             assert conn.simple_query("SHOW DateStyle") == [("ISO, DMY",)]
+
+
+@WORKERS
+@pytest.mark.parametrize("stall", ["in-startup", "in-sasl"])
+def test_client_login_timeout_closes_a_stalled_login(reservoir, workers, stall):
+    """client_login_timeout: a client that has not logged in by then is closed (checked by
+    each worker's upkeep about twice a second, with no timer per login). One stalls half-way
+    through its startup packet, the other after SCRAM's first message; a client that logged
+    in meanwhile is left alone."""
+    import time
+    res = reservoir(workers=workers, auth_type="scram-sha-256", client_login_timeout=1)
+    healthy = res.connect()
+    with harness.RawConnection(res.port) as raw:
+        began = time.monotonic()
+        packet = harness.startup_packet({"user": APP_USER, "database": APP_DB},
+                                        harness.PROTOCOL_3_0)
+        if stall == "in-startup":
+            raw.send(packet[:len(packet) // 2])
+        else:
+            raw.send(packet)
+            kind, payload = raw.read_message()
+            assert kind == b"R" and struct.unpack("!I", payload[:4])[0] == AUTH_SASL
+        seen = raw.wait_closed(timeout=10)
+        waited = time.monotonic() - began
+    assert 0.9 <= waited <= 4.0, f"closed after {waited:.2f} s (client_login_timeout=1)"
+    assert all(kind != b"Z" for kind, _ in seen), seen
+    assert "client_login_timeout expired before login" in res.log()
+    with healthy.cursor() as cur:  # logged in before the timeout: still served after it
+        cur.execute("SELECT 42")
+        assert cur.fetchone() == (42,)
+    healthy.close()
