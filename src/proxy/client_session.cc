@@ -269,8 +269,8 @@ Task<Result<ClientAuthOutcome>> ClientSession::authenticate() {
 Task<std::optional<std::string>> ClientSession::log_in() {
   const Duration login_limit = to_duration(settings_.client_login_timeout);
   if (login_limit > Duration::zero()) {
-    login_entry_ = logins_on_worker.insert(logins_on_worker.end(),
-                                           LoginEntry{SteadyClock::now() + login_limit, weak_from_this()});
+    login_entry_ = logins_on_worker.insert(
+        logins_on_worker.end(), LoginEntry{SteadyClock::now() + login_limit, weak_from_this()});
     login_listed_ = true;
   }
   auto startup = co_await read_startup();

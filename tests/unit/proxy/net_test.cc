@@ -3,9 +3,9 @@
 #include "proxy/net.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <gtest/gtest.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -479,12 +479,12 @@ TEST(SkipRearm, SkipsOneModifyOfThatFdOnly) {
   skip_rearm(fds[0]);
   EXPECT_EQ(::epoll_ctl(ep, EPOLL_CTL_MOD, fds[1], &event), -1);  // another fd: made
   EXPECT_EQ(errno, ENOENT);
-  EXPECT_EQ(::epoll_ctl(ep, EPOLL_CTL_MOD, fds[0], &event), 0);  // skipped
+  EXPECT_EQ(::epoll_ctl(ep, EPOLL_CTL_MOD, fds[0], &event), 0);   // skipped
   EXPECT_EQ(::epoll_ctl(ep, EPOLL_CTL_MOD, fds[0], &event), -1);  // once only
   EXPECT_EQ(errno, ENOENT);
   skip_rearm(fds[0]);
   EXPECT_EQ(::epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &event), 0);  // ADD is always made
-  skip_rearm(-1);  // cleared: the MOD is made
+  skip_rearm(-1);                                                // cleared: the MOD is made
   EXPECT_EQ(::epoll_ctl(ep, EPOLL_CTL_MOD, fds[0], &event), 0);
   // An edge raised after the skipped re-arm is still reported: what the accept loop relies on.
   skip_rearm(fds[0]);
