@@ -41,9 +41,17 @@ void ClientSession::end(RelayEnd why, Error error) {
     end_error_ = std::make_unique<Error>(std::move(error));
   }
   if (lot_fd_ >= 0) return leave_lot(/*woken=*/false);  // parked: resume() sees end_ and finishes
-  cancel_client_read();  // wakes client_reader; server_reader is stopped by relay()
+  if (serving_client_) {
+    // Inside the wake-up (serve_client()): client_reader is resumed there once this
+    // returns, and relay() then stops server_reader; posting either would cost the worker
+    // queued handlers and an extra epoll_wait at every session's end.
+    boost::system::error_code ec;
+    client_.cancel(ec);  // an Asio write to the client, if one is pending
+  } else {
+    cancel_client_read();  // wakes client_reader; server_reader is stopped by relay()
+    rp().server_wake.notify();
+  }
   rp().release_gate.cancel();
-  rp().server_wake.notify();
   // A release in progress talks to the server itself and finishes on its own.
   if (held_ && reading_server_ && !releasing_) cancel_server_read();
 }
@@ -84,7 +92,13 @@ Task<RelayEnd> ClientSession::relay() {
   co_await client_reader();
   if (server_reader_running_) {
     if (held_ && reading_server_ && !releasing_) cancel_server_read();
-    rp().server_wake.notify();
+    if (rp().server_wake.waiting()) {
+      // Between transactions: it sees the end and exits inside this call, so the relay has
+      // nothing to wait for.
+      rp().server_wake.notify_here();
+    } else {
+      rp().server_wake.notify();
+    }
     rp().reader_exit.expires_at(TimePoint::max());
     while (server_reader_running_) (void)co_await rp().reader_exit.async_wait(nothrow);
   }
@@ -333,11 +347,14 @@ bool ClientSession::serve_client(void* session) {
     if (!start.result) return true;  // nothing there after all: wait on
     self.reading_client_ = false;
     parts.handoff = ClientChunk{};
+    self.serving_client_ = true;
     const ChunkStep step = self.take_client_chunk(*start.result, parts.handoff);
+    self.serving_client_ = false;
     if (step != ChunkStep::Done) {
       parts.handoff_step = step;
       return false;
     }
+    if (self.end_ != RelayEnd::None) return false;  // client_reader ends (resumed inline)
     self.reading_client_ = true;
     // Drained (the usual case): the next request raises a new edge. Otherwise read again,
     // as client_reader's loop would.

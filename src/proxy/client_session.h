@@ -282,6 +282,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Parking (see kParkAfter): client_reader is in a read of the client; a park was asked
   // for (the read is being cancelled); the relay has ended and park() waits for the client.
   bool reading_client_ = false;
+  // In serve_client(), inside the wake-up: an end() there leaves client_reader armed, and
+  // the wake-up resumes it inline once serve_client() returns (no cancel posted).
+  bool serving_client_ = false;
   bool parking_ = false;
   bool parked_ = false;
   std::atomic<bool> may_park_{false};    // a transaction or statement pool client; any thread
