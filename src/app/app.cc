@@ -234,7 +234,8 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
   // connection the kernel makes from then on (set_exact_tcp_options): no setsockopt() per
   // client. A reload that changes them sets them again there, and on each connection already
   // queued then (made with the old ones) until the queue is found empty.
-  std::optional<proxy::TcpOptions> on_listener;
+  std::optional<proxy::TcpOptions> on_listener;  // as configured
+  proxy::TcpOptions exact;                       // the same with the kernel's defaults
   bool set_on_queued = false;
   bool listener_passes_them = false;
   for (unsigned accepted = 0;;) {
@@ -282,7 +283,8 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
     if (tcp) {
       const auto wanted = proxy::TcpOptions::from(services->config->settings);
       if (wanted != on_listener) {
-        listener_passes_them = proxy::set_exact_tcp_options(listener, wanted);
+        exact = proxy::with_kernel_defaults(wanted);  // read once per change, not per client
+        listener_passes_them = proxy::set_exact_tcp_options(listener, exact);
         if (!listener_passes_them) {
           spdlog::warn("cannot set TCP options on a listening socket ({}): set per client",
                        std::system_category().message(errno));
@@ -291,7 +293,7 @@ Task<void> App::accept_loop(Acceptor& acceptor) {
         set_on_queued = true;
       }
       if (set_on_queued || !listener_passes_them) {
-        (void)proxy::set_exact_tcp_options(socket.native_handle(), wanted);
+        (void)proxy::set_exact_tcp_options(socket.native_handle(), exact);
       }
     }
     auto session = std::make_shared<proxy::ClientSession>(

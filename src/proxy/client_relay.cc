@@ -41,26 +41,22 @@ void ClientSession::end(RelayEnd why, Error error) {
     end_error_ = std::make_unique<Error>(std::move(error));
   }
   if (lot_fd_ >= 0) return leave_lot(/*woken=*/false);  // parked: resume() sees end_ and finishes
-  if (serving_client_) {
-    // Inside the wake-up (serve_client()): client_reader is resumed there once this
-    // returns, and relay() then stops server_reader; posting either would cost the worker
-    // queued handlers and an extra epoll_wait at every session's end.
-    boost::system::error_code ec;
-    client_.cancel(ec);  // an Asio write to the client, if one is pending
-  } else {
-    cancel_client_read();  // wakes client_reader; server_reader is stopped by relay()
-    rp().server_wake.notify();
-  }
+  cancel_client_read();  // wakes client_reader; server_reader is stopped by relay()
+  // Inside the wake-up (serve_client()), relay() stops server_reader right after:
+  // posting its wake would cost the worker queued handlers and an extra epoll_wait.
+  if (!serving_client_) rp().server_wake.notify();
   rp().release_gate.cancel();
   // A release in progress talks to the server itself and finishes on its own.
   if (held_ && reading_server_ && !releasing_) cancel_server_read();
 }
 
-// Wakes client_reader from its wait for the client, whichever way it waits.
+// Wakes client_reader from its wait for the client, whichever way it waits. Inside the
+// wake-up (serve_client()) the wake-up itself resumes it once serve_client() returns: a
+// cancel there would post it instead.
 void ClientSession::cancel_client_read() {
   boost::system::error_code ec;
   client_.cancel(ec);
-  if (relay_parts_) relay_parts_->client_ready.cancel();
+  if (relay_parts_ && !serving_client_) relay_parts_->client_ready.cancel();
 }
 
 // Wakes server_reader from its wait for the held server, whichever way it waits.

@@ -387,12 +387,7 @@ void set_int(int fd, int level, int name, int value) {
 void apply_socket_options(Socket& socket, const TcpOptions& s) {
   boost::system::error_code ec;
   const int family = socket.local_endpoint(ec).protocol().family();
-  if (ec) return;
-  apply_socket_options(socket, family, s);
-}
-
-void apply_socket_options(Socket& socket, int family, const TcpOptions& s) {
-  if (family != AF_INET && family != AF_INET6) return;
+  if (ec || (family != AF_INET && family != AF_INET6)) return;
   const int fd = socket.native_handle();
   set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
   if (!s.keepalive) return;
@@ -416,17 +411,22 @@ bool set_exactly(int fd, int level, int name, int value) {
 }
 }  // namespace
 
-bool set_exact_tcp_options(int fd, const TcpOptions& s) {
+TcpOptions with_kernel_defaults(TcpOptions s) {
+  if (s.keepidle <= 0) s.keepidle = ipv4_sysctl("tcp_keepalive_time", 7200);
+  if (s.keepintvl <= 0) s.keepintvl = ipv4_sysctl("tcp_keepalive_intvl", 75);
+  if (s.keepcnt <= 0) s.keepcnt = ipv4_sysctl("tcp_keepalive_probes", 9);
+  return s;
+}
+
+bool set_exact_tcp_options(int fd, const TcpOptions& options) {
   // A value set earlier (before a reload) stays on the listener unless overwritten: 0 means
   // the kernel's default, so that is what it gets.
-  const int idle = s.keepidle > 0 ? s.keepidle : ipv4_sysctl("tcp_keepalive_time", 7200);
-  const int interval = s.keepintvl > 0 ? s.keepintvl : ipv4_sysctl("tcp_keepalive_intvl", 75);
-  const int count = s.keepcnt > 0 ? s.keepcnt : ipv4_sysctl("tcp_keepalive_probes", 9);
+  const TcpOptions s = with_kernel_defaults(options);
   bool ok = set_exactly(fd, IPPROTO_TCP, TCP_NODELAY, 1);
   ok = set_exactly(fd, SOL_SOCKET, SO_KEEPALIVE, s.keepalive ? 1 : 0) && ok;
-  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle) && ok;
-  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPINTVL, interval) && ok;
-  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPCNT, count) && ok;
+  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPIDLE, s.keepidle) && ok;
+  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPINTVL, s.keepintvl) && ok;
+  ok = set_exactly(fd, IPPROTO_TCP, TCP_KEEPCNT, s.keepcnt) && ok;
   return set_exactly(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, std::max(s.user_timeout, 0)) && ok;
 }
 

@@ -383,9 +383,6 @@ void assign_released(Socket& socket, int family, int fd, unsigned modes,
 
 // Applies TCP_NODELAY and the keepalive options; no-op on unix sockets.
 void apply_socket_options(Socket& socket, const TcpOptions& options);
-// The same for a socket whose address family is known (an accepted client: its peer's
-// family), without asking the kernel for the local address.
-void apply_socket_options(Socket& socket, int family, const TcpOptions& options);
 
 // The next EPOLL_CTL_MOD of `fd` on this thread is skipped (-1: none is). For a wait that
 // starts where the socket was just found drained, with no system call since: Asio's re-arm
@@ -393,11 +390,15 @@ void apply_socket_options(Socket& socket, int family, const TcpOptions& options)
 // Clear it after the wait has started, in case Asio made no such call.
 void skip_rearm(int fd);
 
+// `options` with the kernel's defaults (net.ipv4.tcp_keepalive_*, read now) in place of the
+// keepalive values left at 0.
+TcpOptions with_kernel_defaults(TcpOptions options);
+
 // Sets `options` on a TCP socket exactly: TCP_NODELAY, SO_KEEPALIVE on or off, and every
-// keepalive value, the kernel's default (net.ipv4.tcp_keepalive_*) where `options` says 0, so
-// that nothing set before stays. Meant for a listening socket: Linux copies its options to
-// each connection it accepts, which then needs no setsockopt() of its own. False if the
-// kernel refused one of them (errno says why).
+// keepalive value, the kernel's default where `options` says 0 (with_kernel_defaults(): pass
+// options already resolved to spare the reads), so that nothing set before stays. Meant for a
+// listening socket: Linux copies its options to each connection it accepts, which then needs
+// no setsockopt() of its own. False if the kernel refused one of them (errno says why).
 bool set_exact_tcp_options(int fd, const TcpOptions& options);
 
 // "host:port" or the unix socket path of the peer, for logs.

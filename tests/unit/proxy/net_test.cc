@@ -417,7 +417,9 @@ struct Accepted {
     socklen_t length = sizeof address;
     EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
     EXPECT_EQ(::listen(listener, 4), 0);
-    if (before) EXPECT_TRUE(set_exact_tcp_options(listener, *before));
+    if (before) {
+      EXPECT_TRUE(set_exact_tcp_options(listener, *before));
+    }
     EXPECT_TRUE(set_exact_tcp_options(listener, options));
     EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
     client = ::socket(AF_INET, SOCK_STREAM, 0);
