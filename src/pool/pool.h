@@ -43,8 +43,13 @@ class Pool {
   };
 
   // How often the longest waiter may see a server go to a later waiter on the server's own
-  // worker before it is served, whatever worker it is on.
-  static constexpr int kMaxPassOvers = 16;
+  // worker before it is served, whatever worker it is on. A worker releases servers in
+  // bursts: one wake-up of its loop handles up to 128 ready sockets (Asio's epoll batch),
+  // and under a pooler-bound load many of them are servers' replies. The bound is two such
+  // batches, so that a burst keeps its servers home; at 16, one server in five crossed to
+  // another worker under `pgbench -c 100` with workers=2 (bench/RESULTS.md, "Stop 26").
+  // kPassOverWindow is what bounds the wait.
+  static constexpr int kMaxPassOvers = 256;
   // ... and only during the first this-long of its wait.
   static constexpr Duration kPassOverWindow = std::chrono::milliseconds(5);
 

@@ -131,6 +131,23 @@ TEST(PoolTest, HandOffPrefersTheServersWorkerWithinABound) {
   EXPECT_EQ(pool.counts().waiting, local - TestPool::kMaxPassOvers - 1);
 }
 
+// One wake-up of a worker's loop can handle a full epoll batch (128 sockets) of servers'
+// replies: such a burst of releases keeps its servers on their worker while the longest
+// waiter, on another worker, is still inside the window (with a bound of 16, one server in
+// five moved between threads under a pooler-bound load).
+TEST(PoolTest, ABurstOfReleasesOnOneWorkerStaysOnIt) {
+  constexpr int kEpollBatch = 128;
+  ManualClock clock;
+  TestPool pool(limits(1));
+  auto lease = lend_the_only_server(pool, clock);
+  (void)pool.acquire(1, clock.now(), /*home=*/1);
+  for (int i = 0; i < kEpollBatch; ++i) (void)pool.acquire(10 + i, clock.now(), /*home=*/0);
+  std::vector<WaiterId> expected;
+  for (int i = 0; i < kEpollBatch; ++i) expected.push_back(10 + i);
+  EXPECT_EQ(hand_offs(pool, std::move(lease), kEpollBatch, clock.now()), expected);
+  EXPECT_EQ(pool.position(1), 1);
+}
+
 // Strictly first come, first served: when the longest waiter has waited kPassOverWindow (a
 // queue of slow transactions), and when no waiter is on the server's worker.
 TEST(PoolTest, HandOffIsFifoOutsideTheWindowOrWithoutALocalWaiter) {
