@@ -47,7 +47,8 @@ class Pool {
   // bursts: one wake-up of its loop handles up to 128 ready sockets (Asio's epoll batch),
   // and under a pooler-bound load many of them are servers' replies. The bound is two such
   // batches, so that a burst keeps its servers home; at 16, one server in five crossed to
-  // another worker under `pgbench -c 100` with workers=2 (bench/RESULTS.md, "Stop 26").
+  // another worker under `pgbench -c 100` with workers=2 (bench/RESULTS.md, "Server hand-off
+  // between workers").
   // kPassOverWindow is what bounds the wait.
   static constexpr int kMaxPassOvers = 256;
   // ... and only during the first this-long of its wait.
